@@ -1,0 +1,82 @@
+"""The event-type allowlist: data, not code (SPEC §5). Global entries have tenant ''."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import duckdb
+
+from . import storage
+from .errors import InvalidRequest, NotFound
+from .fingerprint import dumps
+from .resolve import require_text
+
+BUILTIN = ("payment.authorized", "payment.captured", "payment.refunded", "order.created",
+           "order.cancelled")
+
+
+def seed_file() -> Path | None:
+    """``OPSWB_TYPES_FILE``, else ``data/event_types.csv`` beside the package or cwd."""
+    env = os.environ.get("OPSWB_TYPES_FILE")
+    candidates = [Path(env)] if env else []
+    candidates += [Path(__file__).resolve().parent.parent / "data" / "event_types.csv",
+                   Path("data/event_types.csv")]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def seed(con: duckdb.DuckDBPyConnection) -> int:
+    """Fill an empty allowlist from the seed file (or the built-in defaults)."""
+    if con.execute("SELECT count(*) FROM event_types").fetchone()[0]:
+        return 0
+    path = seed_file()
+    rows: list[tuple[str, str]] = []
+    if path is not None:
+        with open(path, newline="") as f:
+            for rec in csv.DictReader(f):
+                et = (rec.get("event_type") or "").strip()
+                if et:
+                    rows.append(((rec.get("tenant_id") or "").strip(), et))
+    rows = rows or [("", t) for t in BUILTIN]
+    con.executemany("INSERT OR IGNORE INTO event_types VALUES (?, ?, 'seed', now())", rows)
+    return len(rows)
+
+
+def add_type(con: duckdb.DuckDBPyConnection, event_type: str, tenant_id: str | None,
+             actor: str, notes: str | None) -> dict:
+    """Allow ``event_type`` globally or for one tenant; audited."""
+    event_type = require_text("event_type", event_type)
+    actor = require_text("actor", actor)
+    con.execute("INSERT OR IGNORE INTO event_types VALUES (?, ?, ?, now())",
+                [tenant_id or "", event_type, actor])
+    storage.write_audit(con, actor=actor, action="types.add", tenant_id=tenant_id,
+                        notes=notes, details=storage_details(event_type, tenant_id))
+    return {"tenant_id": tenant_id or None, "event_type": event_type, "allowed": True}
+
+
+def remove_type(con: duckdb.DuckDBPyConnection, event_type: str, tenant_id: str | None,
+                actor: str, notes: str | None) -> dict:
+    """Remove an entry; a global type cannot be removed for one tenant."""
+    event_type = require_text("event_type", event_type)
+    actor = require_text("actor", actor)
+    tenant = tenant_id or ""
+    exists = con.execute("SELECT count(*) FROM event_types WHERE tenant_id = ? AND"
+                         " event_type = ?", [tenant, event_type]).fetchone()[0]
+    if not exists:
+        if tenant and con.execute("SELECT count(*) FROM event_types WHERE tenant_id = ''"
+                                  " AND event_type = ?", [event_type]).fetchone()[0]:
+            raise InvalidRequest(
+                f"{event_type!r} is allowed globally; per-tenant entries only add, so it "
+                f"cannot be removed for tenant {tenant!r} alone")
+        where = f"tenant {tenant!r}" if tenant else "the global allowlist"
+        raise NotFound(f"{event_type!r} is not on {where}")
+    con.execute("DELETE FROM event_types WHERE tenant_id = ? AND event_type = ?",
+                [tenant, event_type])
+    storage.write_audit(con, actor=actor, action="types.remove", tenant_id=tenant_id,
+                        notes=notes, details=storage_details(event_type, tenant_id))
+    return {"tenant_id": tenant_id or None, "event_type": event_type, "allowed": False}
+
+
+def storage_details(event_type: str, tenant_id: str | None) -> str:
+    return dumps({"event_type": event_type, "tenant_id": tenant_id or None})

@@ -1,0 +1,267 @@
+"""Storing and classifying one chunk of arrivals, set-wise, in the caller's transaction.
+
+This is SPEC §5's table as SQL: the chunk is staged, joined once against the key
+records, and every arrival is classified in arrival order with window functions; then
+raws, exceptions, deliveries and key records are written in a handful of statements.
+No Python loop runs per event here, except over the few exceptions a chunk opens.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from .envelope import STAGE_COLUMNS
+from .fingerprint import dumps, loads
+from .jsondiff import json_diff
+from .mergepatch import merge_patch
+
+_STAGE_SCHEMA = pa.schema(
+    [("seq", pa.int64())]
+    + [(c, pa.bool_() if c == "valid" else pa.string()) for c in STAGE_COLUMNS]
+)
+
+# Valid arrivals joined with their key record and classified in arrival order.
+_CLASSIFY = """
+CREATE OR REPLACE TEMP TABLE _cls AS
+WITH s AS (
+    SELECT st.seq, st.tenant_id, st.idempotency_key, st.event_type, st.fingerprint,
+           k.state AS kstate, k.adjudicated_fingerprints AS adj, k.open_exception_id AS kopen,
+           EXISTS (SELECT 1 FROM event_types t
+                   WHERE t.event_type = st.event_type AND t.tenant_id IN ('', st.tenant_id))
+             AS allowed
+    FROM _stage st
+    LEFT JOIN idempotency_keys k
+      ON k.tenant_id = st.tenant_id AND k.idempotency_key = st.idempotency_key
+    WHERE st.valid
+), r AS (
+    SELECT *, row_number() OVER w AS rn,
+           first_value(fingerprint) OVER w AS first_fp,
+           first_value(allowed) OVER w AS first_allowed
+    FROM s WINDOW w AS (PARTITION BY tenant_id, idempotency_key ORDER BY seq)
+), f AS (
+    SELECT *, CASE
+        WHEN kstate = 'quarantined' THEN false
+        WHEN kstate IS NULL THEN rn > 1 AND first_allowed AND fingerprint <> first_fp
+        ELSE NOT list_contains(adj, fingerprint) END AS novel
+    FROM r
+), g AS (
+    SELECT *, min(CASE WHEN novel THEN seq END)
+                OVER (PARTITION BY tenant_id, idempotency_key) AS conflict_seq
+    FROM f
+)
+SELECT *, CASE
+    WHEN kstate = 'quarantined' THEN 'attached'
+    WHEN kstate IS NULL AND rn = 1 AND allowed THEN 'processed'
+    WHEN kstate IS NULL AND rn = 1 THEN 'unknown'
+    WHEN kstate IS NULL AND NOT first_allowed THEN 'attached'
+    WHEN conflict_seq IS NULL OR seq < conflict_seq THEN 'duplicate'
+    WHEN seq = conflict_seq THEN 'conflict'
+    ELSE 'attached' END AS kind
+FROM g
+"""
+
+# Exception ids for the openers (unknown, conflict, invalid), in arrival order; attached
+# arrivals point at their key's open exception or at the one opened in this chunk.
+_ASSIGN = """
+CREATE OR REPLACE TEMP TABLE _out AS
+WITH all_rows AS (
+    SELECT st.*, c.kind, c.kstate, c.kopen, c.allowed, c.rn
+    FROM _stage st LEFT JOIN _cls c USING (seq)
+), op AS (
+    SELECT *, CASE WHEN NOT valid OR kind IN ('unknown', 'conflict')
+                   THEN $ex_base + row_number() OVER (
+                        PARTITION BY (NOT valid OR kind IN ('unknown', 'conflict'))
+                        ORDER BY seq) END AS opened_id
+    FROM all_rows
+)
+SELECT *, $raw_base + seq AS raw_id,
+       CASE WHEN NOT valid OR kind IN ('unknown', 'conflict') THEN opened_id
+            WHEN kind = 'attached' THEN coalesce(kopen, max(opened_id) OVER (
+                 PARTITION BY valid, tenant_id, idempotency_key)) END AS exception_id,
+       CASE WHEN NOT valid OR kind IN ('unknown', 'conflict') THEN 'exceptions_opened'
+            WHEN kind = 'processed' THEN 'processed'
+            WHEN kind = 'duplicate' THEN 'duplicates'
+            ELSE 'attached' END AS outcome
+FROM op
+"""
+
+_INSERT_RAWS = """
+INSERT INTO raw_events
+SELECT raw_id, now(), text, tenant_id, idempotency_key, event_type, source, occurred_at,
+       payload, fingerprint, valid, error, outcome, exception_id, $origin, $replay_of
+FROM _out ORDER BY seq
+"""
+
+_INSERT_DELIVERIES = """
+INSERT INTO deliveries
+SELECT $d_base + row_number() OVER (ORDER BY seq), tenant_id, idempotency_key, raw_id,
+       event_type, payload, fingerprint, false, NULL, now()
+FROM _out WHERE kind = 'processed'
+"""
+
+# Per key touched by the chunk: counts and what changed.
+_KEY_AGG = """
+CREATE OR REPLACE TEMP TABLE _kagg AS
+SELECT tenant_id, idempotency_key, any_value(kstate) AS kstate,
+       count(*) AS n, min(raw_id) AS min_raw, max(raw_id) AS max_raw,
+       max(CASE WHEN kind = 'processed' THEN raw_id END) AS processed_raw,
+       max(CASE WHEN kind = 'processed' THEN fingerprint END) AS processed_fp,
+       max(CASE WHEN kind IN ('unknown', 'conflict') THEN exception_id END) AS opened_ex,
+       max(CASE WHEN kind IN ('unknown', 'conflict') THEN raw_id END) AS opened_raw
+FROM _out WHERE valid GROUP BY tenant_id, idempotency_key
+"""
+
+_INSERT_KEYS = """
+INSERT INTO idempotency_keys
+SELECT tenant_id, idempotency_key,
+       CASE WHEN opened_ex IS NULL THEN 'processed' ELSE 'quarantined' END,
+       min_raw, max_raw, processed_raw, processed_fp, NULL, n,
+       CASE WHEN processed_raw IS NULL THEN 0 ELSE 1 END,
+       CASE WHEN processed_fp IS NULL THEN []::VARCHAR[] ELSE [processed_fp] END,
+       opened_ex, opened_raw
+FROM _kagg WHERE kstate IS NULL
+"""
+
+_UPDATE_KEYS = """
+UPDATE idempotency_keys AS k SET
+    last_raw_id = a.max_raw,
+    arrival_count = k.arrival_count + a.n,
+    state = CASE WHEN a.opened_ex IS NULL THEN k.state ELSE 'quarantined' END,
+    open_exception_id = coalesce(a.opened_ex, k.open_exception_id),
+    first_exception_raw_id = coalesce(k.first_exception_raw_id, a.opened_raw)
+FROM _kagg a
+WHERE a.kstate IS NOT NULL AND k.tenant_id = a.tenant_id
+  AND k.idempotency_key = a.idempotency_key
+"""
+
+# The openers with what the exception row needs, and FIRST for conflicts.
+_OPENERS = """
+SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, o.source, o.kind,
+       o.valid, o.error, o.event_type, o.payload, o.allowed,
+       coalesce(fo.event_type, fr.event_type) AS first_type,
+       coalesce(fo.payload, fr.payload) AS first_payload,
+       CASE WHEN fo.raw_id IS NULL THEN k.override_patch END AS first_patch
+FROM _out o
+LEFT JOIN idempotency_keys k
+  ON o.kind = 'conflict' AND k.tenant_id = o.tenant_id
+ AND k.idempotency_key = o.idempotency_key AND o.kstate IS NOT NULL
+LEFT JOIN raw_events fr ON fr.raw_id = coalesce(k.canonical_raw_id, k.first_exception_raw_id)
+LEFT JOIN _out fo
+  ON o.kind = 'conflict' AND o.kstate IS NULL AND fo.valid AND fo.rn = 1
+ AND fo.tenant_id = o.tenant_id AND fo.idempotency_key = o.idempotency_key
+WHERE o.exception_id IS NOT NULL AND (NOT o.valid OR o.kind IN ('unknown', 'conflict'))
+ORDER BY o.seq
+"""
+
+
+def _details(row: dict) -> tuple[str, str]:
+    """Reason code and details JSON of an exception opened by ``row``."""
+    if not row["valid"]:
+        return "INVALID_EVENT", dumps({"error": row["error"]})
+    if row["kind"] == "unknown":
+        return "UNKNOWN_EVENT_TYPE", dumps({
+            "event_type": row["event_type"],
+            "message": f"event type {row['event_type']!r} is not allowed for tenant "
+                       f"{row['tenant_id']!r}",
+        })
+    first = {"event_type": row["first_type"],
+             "payload": loads(row["first_payload"]) if row["first_payload"] else None}
+    if row["first_patch"]:
+        first = merge_patch(first, {k: v for k, v in loads(row["first_patch"]).items()
+                                    if k in ("event_type", "payload")})
+    last = {"event_type": row["event_type"], "payload": loads(row["payload"])}
+    diff = json_diff(first, last)
+    details = {
+        "message": "same idempotency key, different payload",
+        "changed_paths": [c["path"] for c in diff["changed"]],
+        "added_paths": [c["path"] for c in diff["added"]],
+        "removed_paths": [c["path"] for c in diff["removed"]],
+    }
+    if not row["allowed"]:
+        details["also_unknown_event_type"] = row["event_type"]
+        details["message"] += f"; event type {row['event_type']!r} is also not allowed"
+    return "IDEMPOTENCY_CONFLICT", dumps(details)
+
+
+_EX_SCHEMA = pa.schema([
+    ("exception_id", pa.int64()), ("tenant_id", pa.string()),
+    ("idempotency_key", pa.string()), ("source", pa.string()),
+    ("reason_code", pa.string()), ("details", pa.string()), ("raw_id", pa.int64()),
+])
+
+
+def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> None:
+    rows = []
+    for o in openers:
+        reason, details = _details(o)
+        rows.append((o["exception_id"], o["tenant_id"], o["idempotency_key"], o["source"],
+                     reason, details, o["raw_id"]))
+    table = pa.Table.from_arrays(
+        [pa.array(c, f.type) for c, f in zip(zip(*rows), _EX_SCHEMA)], schema=_EX_SCHEMA)
+    con.register("_ex_in", table)
+    try:
+        con.execute(
+            "INSERT INTO exceptions (exception_id, tenant_id, idempotency_key, source,"
+            " reason_code, details, raw_id, status, created_at) SELECT exception_id,"
+            " tenant_id, idempotency_key, source, reason_code, details, raw_id, 'open', now()"
+            " FROM _ex_in")
+    finally:
+        con.unregister("_ex_in")
+
+
+def _next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return dict(con.execute("SELECT name, value FROM counters").fetchall())
+
+
+def _bump(con: duckdb.DuckDBPyConnection, name: str, by: int) -> None:
+    if by:
+        con.execute("UPDATE counters SET value = value + ? WHERE name = ?", [by, name])
+
+
+def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple], origin: str | None,
+                replay_of: int | None = None) -> tuple[dict, list[dict]]:
+    """Store and classify ``rows`` (staged tuples) inside the caller's transaction.
+
+    Returns the §10 counts of this chunk and, per stored raw in order, its raw_id,
+    outcome and exception_id.
+    """
+    if not rows:
+        return {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0,
+                "attached": 0}, []
+    cols = list(zip(*rows))
+    arrays = [pa.array(range(1, len(rows) + 1), pa.int64())] + [
+        pa.array(col, _STAGE_SCHEMA.field(i + 1).type) for i, col in enumerate(cols)
+    ]
+    con.register("_stage_in", pa.Table.from_arrays(arrays, schema=_STAGE_SCHEMA))
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM _stage_in")
+    finally:
+        con.unregister("_stage_in")
+    ids = _next_ids(con)
+    con.execute(_CLASSIFY)
+    con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
+    con.execute(_INSERT_RAWS, {"origin": origin, "replay_of": replay_of})
+    n_delivered = con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"]}).fetchone()[0]
+    openers = [dict(zip([d[0] for d in cur.description], r))
+               for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
+    if openers:
+        _insert_exceptions(con, openers)
+    con.execute(_KEY_AGG)
+    con.execute(_INSERT_KEYS)
+    con.execute(_UPDATE_KEYS)
+    _bump(con, "raw", len(rows))
+    _bump(con, "exception", len(openers))
+    _bump(con, "delivery", n_delivered)
+    per_row = con.execute(
+        "SELECT raw_id, outcome, exception_id FROM _out ORDER BY seq").fetchall()
+    counts = dict(con.execute(
+        "SELECT outcome, count(*) FROM _out GROUP BY outcome").fetchall())
+    for t in ("_stage", "_cls", "_out", "_kagg"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    summary = {"received": len(rows), "processed": counts.get("processed", 0),
+               "duplicates": counts.get("duplicates", 0),
+               "exceptions_opened": counts.get("exceptions_opened", 0),
+               "attached": counts.get("attached", 0)}
+    outcomes = [{"raw_id": r, "outcome": o, "exception_id": e} for r, o, e in per_row]
+    return summary, outcomes

@@ -1,0 +1,85 @@
+"""The payload fingerprint (SPEC §4): one function, used by bulk ingest and by replay.
+
+The fingerprint hashes the canonical JSON of ``{"event_type": ..., "payload": ...}``:
+object keys sorted, no insignificant whitespace, strings by their Unicode value, numbers by
+value (``100``, ``100.0`` and ``1e2`` are equal; integers exact at any size).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+import orjson
+
+_SORT = orjson.OPT_SORT_KEYS
+
+
+def normalize_numbers(value: Any) -> Any:
+    """Return ``value`` with every integral float turned into the equal int.
+
+    Returns the very same object when it holds no float, so the common case allocates
+    nothing.
+    """
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        out = None
+        for k, v in value.items():
+            nv = normalize_numbers(v)
+            if nv is not v:
+                if out is None:
+                    out = dict(value)
+                out[k] = nv
+        return value if out is None else out
+    if isinstance(value, list):
+        out_l = None
+        for i, v in enumerate(value):
+            nv = normalize_numbers(v)
+            if nv is not v:
+                if out_l is None:
+                    out_l = list(value)
+                out_l[i] = nv
+        return value if out_l is None else out_l
+    return value
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical UTF-8 JSON of ``value``: sorted keys, no whitespace, numbers by value."""
+    value = normalize_numbers(value)
+    try:
+        return orjson.dumps(value, option=_SORT)
+    except (TypeError, orjson.JSONEncodeError):
+        # Integers beyond 64 bits or lone surrogates: the slow, exact path.
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8", "surrogatepass")
+
+
+def fingerprint(event_type: str, payload: Any) -> str:
+    """The fingerprint of an event: 32 hex digits of a hash of its canonical JSON."""
+    body = b'{"event_type":' + canonical_json(event_type) + b',"payload":'
+    body += canonical_json(payload) + b"}"
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text exactly (integers of any size); raises ``ValueError`` if not JSON."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # orjson refuses integers past 64 bits and lone surrogates; the stdlib takes them.
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text of ``value`` (keys in their given order)."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,121 @@
+-- opswb schema, version 1. Ids are BIGINT inside and strings at every API boundary.
+
+CREATE TABLE counters (name VARCHAR PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO counters VALUES ('raw', 0), ('exception', 0), ('delivery', 0), ('audit', 0);
+
+-- Every arrival, append-only: never updated, never deleted.
+CREATE TABLE raw_events (
+    raw_id          BIGINT NOT NULL,
+    received_at     TIMESTAMPTZ NOT NULL,
+    text            VARCHAR NOT NULL,
+    tenant_id       VARCHAR,
+    idempotency_key VARCHAR,
+    event_type      VARCHAR,
+    source          VARCHAR,
+    occurred_at     VARCHAR,
+    payload         VARCHAR,           -- JSON text of the payload, NULL when it did not parse
+    fingerprint     VARCHAR,           -- SPEC §4, NULL for invalid arrivals
+    valid           BOOLEAN NOT NULL,
+    error           VARCHAR,           -- why an invalid arrival is invalid
+    outcome         VARCHAR NOT NULL,  -- summary bucket: processed|duplicates|exceptions_opened|attached
+    exception_id    BIGINT,            -- exception opened by or attached to this arrival
+    origin          VARCHAR,           -- file hash, batch id or 'api'/'replay'
+    replay_of       BIGINT             -- exception whose fixed envelope this raw is
+);
+
+-- One record per (tenant_id, idempotency_key), the SPEC's events_processed.
+CREATE TABLE idempotency_keys (
+    tenant_id                VARCHAR NOT NULL,
+    idempotency_key          VARCHAR NOT NULL,
+    state                    VARCHAR NOT NULL,
+    first_raw_id             BIGINT NOT NULL,
+    last_raw_id              BIGINT NOT NULL,
+    canonical_raw_id         BIGINT,
+    canonical_fingerprint    VARCHAR,
+    override_patch           VARCHAR,
+    arrival_count            BIGINT NOT NULL,
+    delivery_count           BIGINT NOT NULL,
+    adjudicated_fingerprints VARCHAR[] NOT NULL,
+    open_exception_id        BIGINT,
+    first_exception_raw_id   BIGINT
+);
+
+CREATE TABLE exceptions (
+    exception_id     BIGINT NOT NULL PRIMARY KEY,
+    tenant_id        VARCHAR,
+    idempotency_key  VARCHAR,
+    source           VARCHAR,
+    reason_code      VARCHAR NOT NULL,
+    details          VARCHAR NOT NULL,
+    raw_id           BIGINT NOT NULL,
+    status           VARCHAR NOT NULL,
+    created_at       TIMESTAMPTZ NOT NULL,
+    replay_attempts  INTEGER NOT NULL DEFAULT 0,
+    action           VARCHAR,
+    actor            VARCHAR,
+    resolution_notes VARCHAR,
+    canonical_raw_id BIGINT,
+    override_patch   VARCHAR,
+    resolved_at      TIMESTAMPTZ,
+    replay_outcome   VARCHAR
+);
+
+-- The outbox downstream consumers read; a replay appends, consumers upsert by key.
+CREATE TABLE deliveries (
+    delivery_id     BIGINT NOT NULL,
+    tenant_id       VARCHAR NOT NULL,
+    idempotency_key VARCHAR NOT NULL,
+    raw_id          BIGINT NOT NULL,
+    event_type      VARCHAR NOT NULL,
+    payload         VARCHAR NOT NULL,
+    fingerprint     VARCHAR NOT NULL,
+    is_replay       BOOLEAN NOT NULL,
+    exception_id    BIGINT,
+    delivered_at    TIMESTAMPTZ NOT NULL
+);
+
+-- Append-only trail of every decision: resolutions, reopens, allowlist changes.
+CREATE TABLE audit_log (
+    audit_id         BIGINT NOT NULL,
+    created_at       TIMESTAMPTZ NOT NULL,
+    actor            VARCHAR NOT NULL,
+    action           VARCHAR NOT NULL,
+    exception_id     BIGINT,
+    tenant_id        VARCHAR,
+    idempotency_key  VARCHAR,
+    state_before     VARCHAR,
+    state_after      VARCHAR,
+    notes            VARCHAR,
+    canonical_raw_id BIGINT,
+    override_patch   VARCHAR,
+    details          VARCHAR
+);
+
+-- The allowlist: tenant_id '' is a global entry.
+CREATE TABLE event_types (
+    tenant_id  VARCHAR NOT NULL,
+    event_type VARCHAR NOT NULL,
+    added_by   VARCHAR NOT NULL,
+    added_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant_id, event_type)
+);
+
+-- Files and HTTP batches already ingested; a row per chunk makes a killed ingest resumable.
+CREATE TABLE ingest_ledger (
+    origin       VARCHAR NOT NULL,   -- file content hash or Opswb-Batch-Id
+    name         VARCHAR,
+    chunk_no     BIGINT NOT NULL,    -- -1 marks the whole origin complete
+    rows_done    BIGINT NOT NULL,
+    byte_offset  BIGINT NOT NULL,
+    committed_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE health_snapshots (
+    taken_at        TIMESTAMPTZ NOT NULL,
+    exceptions_open BIGINT NOT NULL,
+    raw_events      BIGINT NOT NULL,
+    processed       BIGINT NOT NULL,
+    quarantined     BIGINT NOT NULL,
+    ignored         BIGINT NOT NULL,
+    body            VARCHAR NOT NULL
+);

@@ -1,0 +1,261 @@
+"""The read queries and small writes of the store: one short function per query.
+
+Values are always bound with ``?``; ids are BIGINT inside and strings outside
+(``raw_id``, ``exception_id`` are opaque to clients).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from .fingerprint import loads
+
+EXCEPTION_FIELDS = (
+    "exception_id", "tenant_id", "idempotency_key", "source", "reason_code", "details",
+    "raw_id", "status", "created_at", "replay_attempts", "action", "actor",
+    "resolution_notes", "canonical_raw_id", "override_patch", "resolved_at", "replay_outcome",
+)
+RAW_FIELDS = ("raw_id", "received_at", "text", "tenant_id", "idempotency_key", "event_type",
+              "source", "occurred_at", "payload")
+KEY_FIELDS = ("tenant_id", "idempotency_key", "state", "first_raw_id", "last_raw_id",
+              "canonical_raw_id", "canonical_fingerprint", "arrival_count", "delivery_count",
+              "adjudicated_fingerprints", "override_patch")
+_ID_FIELDS = {"exception_id", "raw_id", "canonical_raw_id", "first_raw_id", "last_raw_id",
+              "delivery_id", "audit_id"}
+_JSON_FIELDS = {"details", "payload", "override_patch", "replay_outcome"}
+
+
+def parse_id(value: Any) -> int | None:
+    """An API id (string) as the store's integer, or None when it cannot name anything."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value < 2**63 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value) or None
+    return None
+
+
+def _out(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _ID_FIELDS:
+        return str(value)
+    if name in _JSON_FIELDS:
+        return loads(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
+    names = [d[0] for d in cur.description]
+    return [{n: _out(n, v) for n, v in zip(names, r)} for r in cur.fetchall()]
+
+
+# ---- ingest ledger ---------------------------------------------------------------------
+
+def ledger_progress(con: duckdb.DuckDBPyConnection, origin: str) -> tuple[bool, int]:
+    """(complete?, input offset of the last committed chunk) of a file or batch."""
+    row = con.execute(
+        "SELECT bool_or(chunk_no = -1), coalesce(max(byte_offset), 0) FROM ingest_ledger"
+        " WHERE origin = ?", [origin]).fetchone()
+    return bool(row[0]), int(row[1])
+
+
+def ledger_record(con: duckdb.DuckDBPyConnection, origin: str, name: str, rows: int,
+                  end_offset: int) -> None:
+    con.execute(
+        "INSERT INTO ingest_ledger SELECT ?, ?, coalesce(max(chunk_no), 0) + 1, ?, ?, now()"
+        " FROM ingest_ledger WHERE origin = ? AND chunk_no >= 0",
+        [origin, name, rows, end_offset, origin])
+
+
+def ledger_complete(con: duckdb.DuckDBPyConnection, origin: str, name: str | None) -> None:
+    con.execute(
+        "INSERT INTO ingest_ledger SELECT ?, ?, -1, coalesce(sum(rows_done), 0),"
+        " coalesce(max(byte_offset), 0), now() FROM ingest_ledger WHERE origin = ?",
+        [origin, name, origin])
+
+
+# ---- raws, keys, deliveries ------------------------------------------------------------
+
+_RAW_SELECT = "SELECT " + ", ".join(RAW_FIELDS) + " FROM raw_events"
+
+
+def raws_by_id(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[str, dict]:
+    if not raw_ids:
+        return {}
+    rows = _rows(con.execute(_RAW_SELECT + " WHERE raw_id IN (SELECT unnest(?))",
+                             [list(raw_ids)]))
+    return {r["raw_id"]: r for r in rows}
+
+
+def raw_row(con: duckdb.DuckDBPyConnection, raw_id: int) -> dict | None:
+    """A raw with its internal columns (fingerprint, valid, exception_id)."""
+    cur = con.execute("SELECT * FROM raw_events WHERE raw_id = ?", [raw_id])
+    names = [d[0] for d in cur.description]
+    row = cur.fetchone()
+    return dict(zip(names, row)) if row else None
+
+
+def key_arrivals(con: duckdb.DuckDBPyConnection, tenant_id: str | None,
+                 key: str | None) -> list[dict]:
+    if tenant_id is None or key is None:
+        return []
+    return _rows(con.execute(
+        _RAW_SELECT + " WHERE tenant_id = ? AND idempotency_key = ?"
+        " ORDER BY raw_id", [tenant_id, key]))
+
+
+def key_deliveries(con: duckdb.DuckDBPyConnection, tenant_id: str, key: str) -> list[dict]:
+    return _rows(con.execute(
+        "SELECT delivery_id, raw_id, event_type, payload, fingerprint, is_replay,"
+        " exception_id, delivered_at FROM deliveries WHERE tenant_id = ? AND"
+        " idempotency_key = ? ORDER BY delivery_id", [tenant_id, key]))
+
+
+def key_record(con: duckdb.DuckDBPyConnection, tenant_id: str | None,
+               key: str | None) -> dict | None:
+    if tenant_id is None or key is None:
+        return None
+    cur = con.execute(
+        "SELECT " + ", ".join(KEY_FIELDS) + ", open_exception_id, first_exception_raw_id"
+        " FROM idempotency_keys WHERE tenant_id = ? AND idempotency_key = ?",
+        [tenant_id, key])
+    names = [d[0] for d in cur.description]
+    row = cur.fetchone()
+    return dict(zip(names, row)) if row else None
+
+
+def public_key_record(rec: dict | None) -> dict | None:
+    """The §5 ``events_processed`` view of a key record."""
+    if rec is None:
+        return None
+    return {k: _out(k, rec[k]) for k in KEY_FIELDS}
+
+
+def exception_fingerprints(con: duckdb.DuckDBPyConnection, exception_id: int) -> list[str]:
+    """Fingerprints of the exception's opening raw and of every raw attached to it."""
+    return [r[0] for r in con.execute(
+        "SELECT DISTINCT fingerprint FROM raw_events WHERE exception_id = ?"
+        " AND fingerprint IS NOT NULL", [exception_id]).fetchall()]
+
+
+def exception_raw_ids(con: duckdb.DuckDBPyConnection, exception_id: int) -> list[int]:
+    return [r[0] for r in con.execute(
+        "SELECT raw_id FROM raw_events WHERE exception_id = ? ORDER BY raw_id",
+        [exception_id]).fetchall()]
+
+
+# ---- exceptions ------------------------------------------------------------------------
+
+_EX_SELECT = "SELECT " + ", ".join(EXCEPTION_FIELDS) + " FROM exceptions"
+
+
+def exception_by_id(con: duckdb.DuckDBPyConnection, exception_id: int) -> dict | None:
+    rows = _rows(con.execute(_EX_SELECT + " WHERE exception_id = ?", [exception_id]))
+    return rows[0] if rows else None
+
+
+def list_exceptions(con: duckdb.DuckDBPyConnection, status: str | None = "open",
+                    tenant_id: str | None = None, reason_code: str | None = None,
+                    source: str | None = None, idempotency_key: str | None = None,
+                    limit: int | None = None, after_raw_id: int | None = None) -> list[dict]:
+    """Exceptions matching the filters, oldest first (by opening arrival)."""
+    where, args = _filter_sql(status, tenant_id, reason_code, source, idempotency_key)
+    if after_raw_id is not None:
+        where.append("raw_id > ?")
+        args.append(after_raw_id)
+    sql = _EX_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY raw_id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return _rows(con.execute(sql, args))
+
+
+def _filter_sql(status, tenant_id, reason_code, source, key) -> tuple[list[str], list]:
+    where, args = [], []
+    for col, val in (("status", status), ("tenant_id", tenant_id),
+                     ("reason_code", reason_code), ("source", source),
+                     ("idempotency_key", key)):
+        if val is not None and val != "":
+            where.append(f"{col} = ?")
+            args.append(val)
+    return where, args
+
+
+def open_exception_of_key(con: duckdb.DuckDBPyConnection, tenant_id: str,
+                          key: str) -> int | None:
+    row = con.execute(
+        "SELECT exception_id FROM exceptions WHERE tenant_id = ? AND idempotency_key = ?"
+        " AND status = 'open' AND reason_code <> 'INVALID_EVENT' LIMIT 1",
+        [tenant_id, key]).fetchone()
+    return row[0] if row else None
+
+
+# ---- audit, allowlist, snapshots ----------------------------------------------------------
+
+def audit_entries(con: duckdb.DuckDBPyConnection, exception_id: int | None = None,
+                  actor: str | None = None, tenant_id: str | None = None,
+                  limit: int = 200) -> list[dict]:
+    where, args = [], []
+    for col, val in (("exception_id", exception_id), ("actor", actor),
+                     ("tenant_id", tenant_id)):
+        if val is not None and val != "":
+            where.append(f"{col} = ?")
+            args.append(val)
+    sql = ("SELECT audit_id, created_at AS at, actor, action, exception_id, tenant_id, idempotency_key,"
+           " state_before, state_after, notes, canonical_raw_id, override_patch, details"
+           " FROM audit_log" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY audit_id DESC LIMIT ?")
+    rows = _rows(con.execute(sql, args + [limit]))
+    for r in rows:
+        r["details"] = loads(r["details"]) if isinstance(r["details"], str) else r["details"]
+    return rows
+
+
+def write_audit(con: duckdb.DuckDBPyConnection, **entry: Any) -> None:
+    """Append one audit entry (call inside the transaction of the change it records)."""
+    con.execute("UPDATE counters SET value = value + 1 WHERE name = 'audit'")
+    audit_id = con.execute("SELECT value FROM counters WHERE name = 'audit'").fetchone()[0]
+    con.execute(
+        "INSERT INTO audit_log VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [audit_id, entry["actor"], entry["action"], entry.get("exception_id"),
+         entry.get("tenant_id"), entry.get("idempotency_key"), entry.get("state_before"),
+         entry.get("state_after"), entry.get("notes"), entry.get("canonical_raw_id"),
+         entry.get("override_patch"), entry.get("details")])
+
+
+def allowed_types(con: duckdb.DuckDBPyConnection, tenant_id: str | None = None) -> list[dict]:
+    sql = "SELECT tenant_id, event_type, added_by, added_at FROM event_types"
+    args: list = []
+    if tenant_id:
+        sql += " WHERE tenant_id IN ('', ?)"
+        args.append(tenant_id)
+    rows = _rows(con.execute(sql + " ORDER BY tenant_id, event_type", args))
+    for r in rows:
+        r["tenant_id"] = r["tenant_id"] or None
+    return rows
+
+
+def is_allowed(con: duckdb.DuckDBPyConnection, tenant_id: str, event_type: str) -> bool:
+    return con.execute(
+        "SELECT count(*) FROM event_types WHERE event_type = ? AND tenant_id IN ('', ?)",
+        [event_type, tenant_id]).fetchone()[0] > 0
+
+
+def snapshot_rows(con: duckdb.DuckDBPyConnection, since: str | None = None) -> list[dict]:
+    sql = ("SELECT taken_at, exceptions_open, raw_events, processed, quarantined, ignored,"
+           " body FROM health_snapshots")
+    args: list = []
+    if since:
+        sql += " WHERE taken_at >= ?::TIMESTAMPTZ"
+        args.append(since)
+    rows = _rows(con.execute(sql + " ORDER BY taken_at", args))
+    for r in rows:
+        r["body"] = loads(r["body"])
+    return rows

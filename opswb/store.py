@@ -1,0 +1,158 @@
+"""Opening the DuckDB file: one short connection per call, bounded retry, migrations.
+
+DuckDB lets one process hold a file at a time, so embedded mode never keeps a connection
+between calls (SPEC §13). ``open_store`` waits with jittered backoff while another process
+holds the file and gives up with a message naming the holder and the way out.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from .errors import StoreBusy, StoreError
+
+DEFAULT_DB = "data/opswb.duckdb"
+DEFAULT_BUSY_TIMEOUT = 10.0
+_LOCK_RE = re.compile(r"(?i)(could not set lock|conflicting lock)")
+_PID_RE = re.compile(r"PID (\d+)")
+
+# Writers inside one process share one DuckDB instance; serialising them here turns
+# DuckDB's optimistic write-write conflicts into plain waiting.
+_write_locks: dict[str, threading.RLock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def default_db() -> str:
+    """The store named by ``OPSWB_DB``, else ``data/opswb.duckdb``."""
+    return os.environ.get("OPSWB_DB") or DEFAULT_DB
+
+
+def busy_timeout() -> float:
+    """Seconds to wait for a busy file (``OPSWB_BUSY_TIMEOUT``, default 10)."""
+    try:
+        return float(os.environ.get("OPSWB_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT))
+    except ValueError:
+        return DEFAULT_BUSY_TIMEOUT
+
+
+def write_lock(path: str) -> threading.RLock:
+    """The in-process lock that serialises writers of ``path``."""
+    key = os.path.abspath(path)
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.RLock())
+
+
+def _holder_description(pid: str | None) -> str:
+    if not pid:
+        return "another process"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        cmd = ""
+    if "serve" in cmd and "opswb" in cmd:
+        return f"an `opswb serve` server (PID {pid}); use its URL as --db / OPSWB_DB instead"
+    return f"PID {pid}" + (f" ({cmd[:80]})" if cmd else "")
+
+
+def connect_raw(path: str, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, retrying while another process holds it, for at most ``timeout`` s."""
+    timeout = busy_timeout() if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(path)
+        except duckdb.IOException as e:
+            msg = str(e)
+            if not _LOCK_RE.search(msg):
+                raise StoreError(f"cannot open store {path}: {msg}") from e
+            if time.monotonic() >= deadline:
+                m = _PID_RE.search(msg)
+                holder = _holder_description(m.group(1) if m else None)
+                raise StoreBusy(
+                    f"store is busy: {path} is held by {holder}; gave up after {timeout:g}s. "
+                    "For several users at once, run `opswb serve --db "
+                    f"{path}` and point clients at its URL."
+                ) from e
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)
+        except duckdb.Error as e:
+            raise StoreError(f"cannot open store {path}: {e}") from e
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The numbered schema files under ``opswb/sql``, in order."""
+    files = sorted(
+        (p for p in resources.files("opswb").joinpath("sql").iterdir() if p.name.endswith(".sql")),
+        key=lambda p: p.name,
+    )
+    return [(int(p.name.split("_", 1)[0]), p.read_text()) for p in files]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply the schema files not yet recorded in ``schema_version``; return the version."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)"
+    )
+    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    for version, sql in migrations():
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        if version == 1:
+            from .allowlist import seed  # the seed needs the schema it just created
+
+            seed(con)
+        current = version
+    return current
+
+
+_migrated: set[str] = set()
+
+
+@contextmanager
+def open_store(path: str, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One short-lived connection to a migrated store; closed on exit."""
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = connect_raw(path, timeout)
+    try:
+        key = os.path.abspath(path)
+        if key not in _migrated:
+            with write_lock(path):
+                migrate(con)
+            _migrated.add(key)
+        yield con
+    except duckdb.Error as e:
+        raise StoreError(f"store {path}: {e}") from e
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, rolling back on any error."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

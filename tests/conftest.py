@@ -1,0 +1,34 @@
+"""Shared fixtures: a fresh store on disk per test, and a clean environment."""
+
+from __future__ import annotations
+
+import pytest
+
+import opswb
+
+pytest_plugins = [
+    "tests.support.server",
+    "tests.support.browser",
+]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    """Keep the developer's own store, token and actor out of test results."""
+    for var in ("OPSWB_DB", "OPSWB_API_TOKEN", "OPSWB_ACTOR", "OPSWB_BUSY_TIMEOUT",
+                "OPSWB_CHUNK_ROWS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def db_path(tmp_path) -> str:
+    """Path of a fresh, migrated DuckDB store in tmp_path."""
+    path = str(tmp_path / "opswb.duckdb")
+    opswb.connect(path).init()
+    return path
+
+
+@pytest.fixture
+def local_wb(db_path):
+    """A local workbench over a fresh store."""
+    return opswb.connect(db_path)

@@ -1,0 +1,1 @@
+"""Fixtures for real-browser tests (owned by the console work)."""

@@ -1,0 +1,1 @@
+"""Fixtures for serve mode (owned by the API work)."""
