@@ -9,8 +9,15 @@
 from __future__ import annotations
 
 from .errors import (
-    Conflict, InvalidRequest, LocalOnly, NotFound, OpswbError, RemoteError, StoreBusy,
-    StoreError, Unauthorized,
+    Conflict,
+    InvalidRequest,
+    LocalOnly,
+    NotFound,
+    OpswbError,
+    RemoteError,
+    StoreBusy,
+    StoreError,
+    Unauthorized,
 )
 from .models import Action, KeyState, ReasonCode, Status
 from .workbench import LocalWorkbench

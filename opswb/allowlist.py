@@ -12,6 +12,7 @@ from . import storage
 from .errors import InvalidRequest, NotFound
 from .fingerprint import dumps
 from .resolve import require_text
+from .store import fetch_one
 
 BUILTIN = ("payment.authorized", "payment.captured", "payment.refunded", "order.created",
            "order.cancelled")
@@ -28,7 +29,7 @@ def seed_file() -> Path | None:
 
 def seed(con: duckdb.DuckDBPyConnection) -> int:
     """Fill an empty allowlist from the seed file (or the built-in defaults)."""
-    if con.execute("SELECT count(*) FROM event_types").fetchone()[0]:
+    if fetch_one(con.execute("SELECT count(*) FROM event_types"))[0]:
         return 0
     path = seed_file()
     rows: list[tuple[str, str]] = []
@@ -61,11 +62,11 @@ def remove_type(con: duckdb.DuckDBPyConnection, event_type: str, tenant_id: str 
     event_type = require_text("event_type", event_type)
     actor = require_text("actor", actor)
     tenant = tenant_id or ""
-    exists = con.execute("SELECT count(*) FROM event_types WHERE tenant_id = ? AND"
-                         " event_type = ?", [tenant, event_type]).fetchone()[0]
+    exists = fetch_one(con.execute("SELECT count(*) FROM event_types WHERE tenant_id = ? AND"
+                         " event_type = ?", [tenant, event_type]))[0]
     if not exists:
-        if tenant and con.execute("SELECT count(*) FROM event_types WHERE tenant_id = ''"
-                                  " AND event_type = ?", [event_type]).fetchone()[0]:
+        if tenant and fetch_one(con.execute("SELECT count(*) FROM event_types WHERE tenant_id = ''"
+                                  " AND event_type = ?", [event_type]))[0]:
             raise InvalidRequest(
                 f"{event_type!r} is allowed globally; per-tenant entries only add, so it "
                 f"cannot be removed for tenant {tenant!r} alone")

@@ -15,6 +15,7 @@ from .envelope import STAGE_COLUMNS
 from .fingerprint import dumps, loads
 from .jsondiff import json_diff
 from .mergepatch import merge_patch
+from .store import fetch_one
 
 _STAGE_SCHEMA = pa.schema(
     [("seq", pa.int64())]
@@ -242,7 +243,7 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple], origin: str |
     con.execute(_CLASSIFY)
     con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
     con.execute(_INSERT_RAWS, {"origin": origin, "replay_of": replay_of})
-    n_delivered = con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"]}).fetchone()[0]
+    n_delivered = fetch_one(con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"]}))[0]
     openers = [dict(zip([d[0] for d in cur.description], r))
                for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
     if openers:

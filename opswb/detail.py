@@ -7,6 +7,7 @@ import duckdb
 from . import storage
 from .errors import NotFound
 from .jsondiff import json_diff
+from .store import fetch_one
 
 
 def _first_of(con: duckdb.DuckDBPyConnection, ex: dict, rec: dict | None,
@@ -14,13 +15,13 @@ def _first_of(con: duckdb.DuckDBPyConnection, ex: dict, rec: dict | None,
     """FIRST of a conflict and its fingerprint (SPEC §5): the key's last delivered event
     before the exception opened, as delivered (patch applied), else the raw that opened
     the key's first exception."""
-    row = con.execute(
+    row = fetch_one(con.execute(
         "SELECT d.raw_id, d.event_type, d.payload, d.fingerprint, d.exception_id"
         " FROM deliveries d, exceptions e WHERE e.exception_id = ? AND d.tenant_id = ?"
         " AND d.idempotency_key = ? AND d.delivered_at <= e.created_at"
         " AND d.exception_id IS DISTINCT FROM e.exception_id"
         " ORDER BY d.delivery_id DESC LIMIT 1",
-        [ex_id, ex["tenant_id"], ex["idempotency_key"]]).fetchone()
+        [ex_id, ex["tenant_id"], ex["idempotency_key"]]))
     if row:
         raw = storage.raws_by_id(con, [row[0]]).get(str(row[0]))
         if raw is None:
@@ -42,9 +43,9 @@ def _first_of(con: duckdb.DuckDBPyConnection, ex: dict, rec: dict | None,
 
 
 def _last_of(con: duckdb.DuckDBPyConnection, ex_id: int, first_fp: str | None) -> dict | None:
-    row = con.execute(
+    row = fetch_one(con.execute(
         "SELECT max(raw_id) FROM raw_events WHERE exception_id = ?"
-        " AND fingerprint IS DISTINCT FROM ?", [ex_id, first_fp]).fetchone()
+        " AND fingerprint IS DISTINCT FROM ?", [ex_id, first_fp]))
     if not row or row[0] is None:
         return None
     return storage.raws_by_id(con, [row[0]]).get(str(row[0]))

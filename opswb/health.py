@@ -6,11 +6,12 @@ import duckdb
 
 from . import storage
 from .fingerprint import dumps
+from .store import fetch_one
 
 
 def health(con: duckdb.DuckDBPyConnection) -> dict:
     """The pinned figures plus breakdowns an operator wants at a glance."""
-    raw_events = con.execute("SELECT value FROM counters WHERE name = 'raw'").fetchone()[0]
+    raw_events = fetch_one(con.execute("SELECT value FROM counters WHERE name = 'raw'"))[0]
     states = dict(con.execute(
         "SELECT state, count(*) FROM idempotency_keys GROUP BY state").fetchall())
     by_reason = dict(con.execute(
@@ -19,9 +20,9 @@ def health(con: duckdb.DuckDBPyConnection) -> dict:
     by_tenant = dict(con.execute(
         "SELECT coalesce(tenant_id, '(none)'), count(*) FROM exceptions WHERE status = 'open'"
         " GROUP BY 1 ORDER BY 2 DESC, 1").fetchall())
-    oldest = con.execute(
+    oldest = fetch_one(con.execute(
         "SELECT epoch(now() - min(created_at)) FROM exceptions WHERE status = 'open'"
-    ).fetchone()[0]
+    ))[0]
     today = dict(con.execute(
         "SELECT outcome, count(*) FROM raw_events"
         " WHERE received_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"

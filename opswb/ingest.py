@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import duckdb
 
 from . import storage
 from .classify import store_chunk
@@ -22,13 +25,40 @@ from .store import open_store, transaction, write_lock
 Progress = Callable[[int, int], None]
 
 
-def _store(db: str, rows: list[tuple], origin: str | None) -> dict:
+class StoreAccess(Protocol):
+    """Something that opens the store: a workbench (``_read``, ``_write``)."""
+
+    def _read(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
+    def _write(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
+
+# ``db`` is a path (open the file per chunk, embedded mode) or a StoreAccess such as the
+# served workbench, which holds one connection for the server's lifetime.
+Db = str | StoreAccess
+
+
+def _reading(db: Db) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    return open_store(db) if isinstance(db, str) else db._read()
+
+
+@contextmanager
+def _path_writing(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
     with write_lock(db), open_store(db) as con, transaction(con):
+        yield con
+
+
+def _writing(db: Db) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    return _path_writing(db) if isinstance(db, str) else db._write()
+
+
+def _store(db: Db, rows: list[tuple], origin: str | None) -> dict:
+    with _writing(db) as con:
         summary, _ = store_chunk(con, rows, origin)
     return summary
 
 
-def ingest_chunks(db: str, chunks: Iterable[Chunk], on_progress: Progress | None = None) -> dict:
+def ingest_chunks(db: Db, chunks: Iterable[Chunk], on_progress: Progress | None = None) -> dict:
     """Store chunks that have no ledger identity (DataFrames, iterables)."""
     total = empty_summary()
     for chunk in chunks:
@@ -39,7 +69,7 @@ def ingest_chunks(db: str, chunks: Iterable[Chunk], on_progress: Progress | None
     return total
 
 
-def ingest_file(db: str, path: str | Path, on_progress: Progress | None = None) -> dict:
+def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -> dict:
     """Ingest one file, resumable and idempotent by content hash."""
     path = Path(path)
     if not path.is_file():
@@ -47,7 +77,7 @@ def ingest_file(db: str, path: str | Path, on_progress: Progress | None = None) 
     origin = file_hash(path)
     kind = file_kind(path)
     total = empty_summary()
-    with open_store(db) as con:
+    with _reading(db) as con:
         done, offset = storage.ledger_progress(con, origin)
     if done:
         total["skipped_files"].append(str(path))
@@ -55,7 +85,7 @@ def ingest_file(db: str, path: str | Path, on_progress: Progress | None = None) 
     while True:
         restart = None
         for chunk in READERS[kind](path, offset):
-            with write_lock(db), open_store(db) as con, transaction(con):
+            with _writing(db) as con:
                 done, current = storage.ledger_progress(con, origin)
                 if done or current != offset:
                     # Another process moved this file on; continue from where it is.
@@ -75,15 +105,15 @@ def ingest_file(db: str, path: str | Path, on_progress: Progress | None = None) 
         if restart[0]:
             return total
         offset = restart[1]
-    with write_lock(db), open_store(db) as con, transaction(con):
+    with _writing(db) as con:
         storage.ledger_complete(con, origin, str(path))
     return total
 
 
-def ingest_batch(db: str, rows: list[tuple], batch_id: str | None) -> dict:
+def ingest_batch(db: Db, rows: list[tuple], batch_id: str | None) -> dict:
     """Ingest one HTTP batch in one transaction; a batch id already stored is skipped."""
     total = empty_summary()
-    with write_lock(db), open_store(db) as con, transaction(con):
+    with _writing(db) as con:
         if batch_id is not None:
             done, _ = storage.ledger_progress(con, "batch:" + batch_id)
             if done:
@@ -95,7 +125,7 @@ def ingest_batch(db: str, rows: list[tuple], batch_id: str | None) -> dict:
     return add_summaries(total, summary)
 
 
-def ingest_any(db: str, source: Any, on_progress: Progress | None = None) -> dict:
+def ingest_any(db: Db, source: Any, on_progress: Progress | None = None) -> dict:
     """Ingest a path, several paths, a DataFrame or an iterable of elements."""
     if isinstance(source, (str, Path)):
         return ingest_file(db, source, on_progress)

@@ -18,6 +18,7 @@ from .errors import Conflict, InvalidRequest, NotFound
 from .fingerprint import dumps, fingerprint, loads
 from .mergepatch import merge_patch
 from .models import Action, ReasonCode, Status
+from .store import fetch_one
 
 PATCHABLE = ("event_type", "payload", "source", "occurred_at")
 IDENTITY = ("tenant_id", "idempotency_key")
@@ -201,9 +202,9 @@ def _replay_keyed(con, ex: dict, event: dict, raw_id: int, patch: dict | None) -
 
 
 def _delivery_count(con, ex: dict) -> int:
-    return con.execute(
+    return fetch_one(con.execute(
         "SELECT count(*) FROM deliveries WHERE tenant_id = ? AND idempotency_key = ?",
-        [ex["tenant_id"], ex["idempotency_key"]]).fetchone()[0]
+        [ex["tenant_id"], ex["idempotency_key"]]))[0]
 
 
 def _replay_invalid(con, ex_id: int, event: dict) -> dict:

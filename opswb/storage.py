@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 
 from .fingerprint import loads
+from .store import fetch_one
 
 EXCEPTION_FIELDS = (
     "exception_id", "tenant_id", "idempotency_key", "source", "reason_code", "details",
@@ -60,9 +61,9 @@ def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
 
 def ledger_progress(con: duckdb.DuckDBPyConnection, origin: str) -> tuple[bool, int]:
     """(complete?, input offset of the last committed chunk) of a file or batch."""
-    row = con.execute(
+    row = fetch_one(con.execute(
         "SELECT bool_or(chunk_no = -1), coalesce(max(byte_offset), 0) FROM ingest_ledger"
-        " WHERE origin = ?", [origin]).fetchone()
+        " WHERE origin = ?", [origin]))
     return bool(row[0]), int(row[1])
 
 
@@ -98,7 +99,7 @@ def raw_row(con: duckdb.DuckDBPyConnection, raw_id: int) -> dict | None:
     """A raw with its internal columns (fingerprint, valid, exception_id)."""
     cur = con.execute("SELECT * FROM raw_events WHERE raw_id = ?", [raw_id])
     names = [d[0] for d in cur.description]
-    row = cur.fetchone()
+    row = fetch_one(cur)
     return dict(zip(names, row)) if row else None
 
 
@@ -127,7 +128,7 @@ def key_record(con: duckdb.DuckDBPyConnection, tenant_id: str | None,
         " FROM idempotency_keys WHERE tenant_id = ? AND idempotency_key = ?",
         [tenant_id, key])
     names = [d[0] for d in cur.description]
-    row = cur.fetchone()
+    row = fetch_one(cur)
     return dict(zip(names, row)) if row else None
 
 
@@ -190,10 +191,10 @@ def _filter_sql(status, tenant_id, reason_code, source, key) -> tuple[list[str],
 
 def open_exception_of_key(con: duckdb.DuckDBPyConnection, tenant_id: str,
                           key: str) -> int | None:
-    row = con.execute(
+    row = fetch_one(con.execute(
         "SELECT exception_id FROM exceptions WHERE tenant_id = ? AND idempotency_key = ?"
         " AND status = 'open' AND reason_code <> 'INVALID_EVENT' LIMIT 1",
-        [tenant_id, key]).fetchone()
+        [tenant_id, key]))
     return row[0] if row else None
 
 
@@ -221,7 +222,7 @@ def audit_entries(con: duckdb.DuckDBPyConnection, exception_id: int | None = Non
 def write_audit(con: duckdb.DuckDBPyConnection, **entry: Any) -> None:
     """Append one audit entry (call inside the transaction of the change it records)."""
     con.execute("UPDATE counters SET value = value + 1 WHERE name = 'audit'")
-    audit_id = con.execute("SELECT value FROM counters WHERE name = 'audit'").fetchone()[0]
+    audit_id = fetch_one(con.execute("SELECT value FROM counters WHERE name = 'audit'"))[0]
     con.execute(
         "INSERT INTO audit_log VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [audit_id, entry["actor"], entry["action"], entry.get("exception_id"),
@@ -243,9 +244,9 @@ def allowed_types(con: duckdb.DuckDBPyConnection, tenant_id: str | None = None) 
 
 
 def is_allowed(con: duckdb.DuckDBPyConnection, tenant_id: str, event_type: str) -> bool:
-    return con.execute(
+    return fetch_one(con.execute(
         "SELECT count(*) FROM event_types WHERE event_type = ? AND tenant_id IN ('', ?)",
-        [event_type, tenant_id]).fetchone()[0] > 0
+        [event_type, tenant_id]))[0] > 0
 
 
 def snapshot_rows(con: duckdb.DuckDBPyConnection, since: str | None = None) -> list[dict]:

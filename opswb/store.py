@@ -64,14 +64,15 @@ def _holder_description(pid: str | None) -> str:
     return f"PID {pid}" + (f" ({cmd[:80]})" if cmd else "")
 
 
-def connect_raw(path: str, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+def connect_raw(path: str, timeout: float | None = None,
+                read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open ``path``, retrying while another process holds it, for at most ``timeout`` s."""
     timeout = busy_timeout() if timeout is None else timeout
     deadline = time.monotonic() + timeout
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(path)
+            return duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as e:
             msg = str(e)
             if not _LOCK_RE.search(msg):
@@ -104,7 +105,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)"
     )
-    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    current = fetch_one(con.execute("SELECT coalesce(max(version), 0) FROM schema_version"))[0]
     for version, sql in migrations():
         if version <= current:
             continue
@@ -156,3 +157,10 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def fetch_one(cur: duckdb.DuckDBPyConnection) -> tuple | None:
+    """The first row of a result, finishing the result (DuckDB 2 refuses other work on a
+    connection whose result was only partly fetched)."""
+    rows = cur.fetchall()
+    return rows[0] if rows else None

@@ -13,9 +13,11 @@ from typing import Any
 
 import duckdb
 
-from . import allowlist, health as health_mod, ingest as ingest_mod, resolve, storage
+from . import allowlist, resolve, storage
+from . import health as health_mod
+from . import ingest as ingest_mod
 from .detail import exception_detail
-from .errors import InvalidRequest, OpswbError
+from .errors import InvalidRequest, NotFound, OpswbError
 from .store import default_db, open_store, transaction, write_lock
 
 DEFAULT_PAGE = 50
@@ -107,6 +109,16 @@ class LocalWorkbench:
         """The detail of one exception, as ``GET /v1/exceptions/{id}``."""
         with self._read() as con:
             return exception_detail(con, exception_id)
+
+    def key(self, tenant_id: str, idempotency_key: str) -> dict:
+        """One key: its ``events_processed`` record, arrivals and deliveries."""
+        with self._read() as con:
+            rec = storage.key_record(con, tenant_id, idempotency_key)
+            if rec is None:
+                raise NotFound(f"no key {idempotency_key!r} for tenant {tenant_id!r}")
+            return {"events_processed": storage.public_key_record(rec),
+                    "arrivals": storage.key_arrivals(con, tenant_id, idempotency_key),
+                    "deliveries": storage.key_deliveries(con, tenant_id, idempotency_key)}
 
     def preview(self, exception_id: str, canonical_raw_id: str | None = None,
                 override_patch: Any = None) -> dict:

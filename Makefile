@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make console` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DB     ?= data/opswb.duckdb
+
+.PHONY: venv console test sample bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[api,console,report,test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Load the sample data only into an empty (missing) store.
+$(DB): | $(STAMP)
+	$(BIN)/opswb ingest data/sample_events.jsonl --db $(DB)
+
+sample: $(DB)
+
+console: $(STAMP) $(DB)
+	$(BIN)/opswb console --db $(DB)
+
+# The whole suite: unit, scenario, API, browser and notebook (nbval) tests.
+test: $(STAMP)
+	rm -rf build/nbval && mkdir -p build/nbval
+	$(BIN)/opswb ingest data/sample_events.jsonl --db build/nbval/opswb.duckdb > /dev/null
+	OPSWB_DB=$(CURDIR)/build/nbval/opswb.duckdb $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py --n 1000000
+
+clean:
+	rm -rf build test-artifacts reports .pytest_cache

@@ -1,0 +1,145 @@
+"""Rendering CLI answers for people: aligned rich tables, colour where the terminal has it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    return t
+
+
+def _s(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False)
+    return escape("" if value is None else str(value))
+
+
+def health(h: dict, db: Any = None) -> None:
+    idem = h["idempotency"]
+    colour = "red" if h["exceptions_open"] else "green"
+    out.print(f"[bold]store[/] {_s(db)}")
+    out.print(f"[bold {colour}]{h['exceptions_open']}[/] exceptions open   "
+              f"{h['raw_events']} arrivals stored   "
+              f"keys: {idem['processed']} processed, {idem['quarantined']} quarantined, "
+              f"{idem['ignored']} ignored")
+    if h.get("open_by_reason"):
+        t = _table("reason", "open")
+        for k, v in h["open_by_reason"].items():
+            t.add_row(_s(k), str(v))
+        out.print(t)
+    if h.get("open_by_tenant"):
+        t = _table("tenant", "open")
+        for k, v in h["open_by_tenant"].items():
+            t.add_row(_s(k), str(v))
+        out.print(t)
+    if h.get("oldest_open_age_seconds") is not None:
+        out.print(f"oldest open: {h['oldest_open_age_seconds'] / 3600:.1f} h")
+
+
+def summary(s: dict) -> None:
+    t = _table("received", "processed", "duplicates", "exceptions opened", "attached")
+    t.add_row(*(str(s[k]) for k in ("received", "processed", "duplicates",
+                                     "exceptions_opened", "attached")))
+    out.print(t)
+    for f in s.get("skipped_files", []):
+        out.print(f"[yellow]skipped[/] {_s(f)} (already ingested)")
+
+
+def exception_list(page: dict) -> None:
+    t = _table("id", "reason", "tenant", "key", "source", "status", "opened")
+    for e in page["items"]:
+        t.add_row(_s(e["exception_id"]), _s(e["reason_code"]), _s(e["tenant_id"]),
+                  _s(e["idempotency_key"]), _s(e["source"]), _s(e["status"]),
+                  _s((e["created_at"] or "")[:19]))
+    out.print(t)
+    if page.get("next_cursor"):
+        out.print(f"more: --cursor {page['next_cursor']}")
+
+
+def exception_detail(d: dict) -> None:
+    out.print(f"[bold]exception {_s(d['exception_id'])}[/] {_s(d['reason_code'])} "
+              f"[{'red' if d['status'] == 'open' else 'green'}]{_s(d['status'])}[/]  "
+              f"tenant {_s(d['tenant_id'])}  key {_s(d['idempotency_key'])}  "
+              f"source {_s(d['source'])}")
+    out.print(f"details: {_s(d['details'])}")
+    if d.get("action"):
+        out.print(f"resolved: {_s(d['action'])} by {_s(d['actor'])} at "
+                  f"{_s(d['resolved_at'])}: {_s(d['resolution_notes'])}")
+    if d.get("diff"):
+        t = _table("path", "FIRST", "LAST", title="FIRST vs LAST")
+        for c in d["diff"]["changed"]:
+            t.add_row(_s(c["path"]), _s(c["first"]), _s(c["last"]))
+        for c in d["diff"]["added"]:
+            t.add_row(_s(c["path"]), "", _s(c["last"]))
+        for c in d["diff"]["removed"]:
+            t.add_row(_s(c["path"]), _s(c["first"]), "")
+        out.print(t)
+    t = _table("raw_id", "received", "event_type", "source", "payload", title="arrivals")
+    for r in d.get("arrivals", []):
+        t.add_row(_s(r["raw_id"]), _s((r["received_at"] or "")[:19]), _s(r["event_type"]),
+                  _s(r["source"]), _s(r["payload"] if r["payload"] is not None else r["text"]))
+    out.print(t)
+    if d.get("deliveries"):
+        t = _table("delivery", "raw_id", "replay", "payload", title="deliveries")
+        for r in d["deliveries"]:
+            t.add_row(_s(r["delivery_id"]), _s(r["raw_id"]), "yes" if r["is_replay"] else "",
+                      _s(r["payload"]))
+        out.print(t)
+
+
+def resolved(ex: dict) -> None:
+    out.print(f"exception {_s(ex['exception_id'])}: [bold]{_s(ex['status'])}[/]"
+              + (f" ({_s(ex['action'])} by {_s(ex['actor'])})" if ex.get("action") else ""))
+    if ex.get("replay_outcome"):
+        out.print(f"replay: {_s(ex['replay_outcome'])}")
+
+
+def bulk(result: dict) -> None:
+    t = _table("exception", "status", "error")
+    for r in result["results"]:
+        colour = "green" if not r.get("error") else "red"
+        t.add_row(_s(r["exception_id"]), f"[{colour}]{_s(r['status'])}[/]", _s(r.get("error")))
+    out.print(t)
+
+
+def types(items: list[dict]) -> None:
+    t = _table("event_type", "tenant", "added by", "added at")
+    for r in items:
+        t.add_row(_s(r["event_type"]), _s(r["tenant_id"] or "(global)"), _s(r["added_by"]),
+                  _s((r["added_at"] or "")[:19]))
+    out.print(t)
+
+
+@contextmanager
+def progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rows-and-rate progress line on a terminal; nothing otherwise."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    start = time.monotonic()
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True) as bar:
+        task = bar.add_task("ingesting", total=None)
+
+        def update(rows: int, _nbytes: int) -> None:
+            rate = rows / max(time.monotonic() - start, 1e-6)
+            bar.update(task, description=f"ingesting: {rows:,} rows, {rate:,.0f} rows/s")
+
+        yield update
