@@ -31,7 +31,7 @@ WITH s AS (
            EXISTS (SELECT 1 FROM event_types t
                    WHERE t.event_type = st.event_type AND t.tenant_id IN ('', st.tenant_id))
              AS allowed
-    FROM _stage st
+    FROM _stage_in st
     LEFT JOIN idempotency_keys k
       ON k.tenant_id = st.tenant_id AND k.idempotency_key = st.idempotency_key
     WHERE st.valid
@@ -67,37 +67,40 @@ FROM g
 _ASSIGN = """
 CREATE OR REPLACE TEMP TABLE _out AS
 WITH all_rows AS (
-    SELECT st.*, c.kind, c.kstate, c.kopen, c.allowed, c.rn
-    FROM _stage st LEFT JOIN _cls c USING (seq)
+    SELECT st.seq, st.valid, st.tenant_id, st.idempotency_key, st.fingerprint,
+           c.kind, c.kstate, c.kopen, c.allowed, c.rn,
+           (NOT st.valid OR c.kind IN ('unknown', 'conflict')) AS opens
+    FROM _stage_in st LEFT JOIN _cls c USING (seq)
 ), op AS (
-    SELECT *, CASE WHEN NOT valid OR kind IN ('unknown', 'conflict')
-                   THEN $ex_base + row_number() OVER (
-                        PARTITION BY (NOT valid OR kind IN ('unknown', 'conflict'))
-                        ORDER BY seq) END AS opened_id
+    SELECT *, CASE WHEN opens THEN $ex_base + row_number() OVER (PARTITION BY opens
+                                                                 ORDER BY seq) END AS opened_id
     FROM all_rows
 )
 SELECT *, $raw_base + seq AS raw_id,
-       CASE WHEN NOT valid OR kind IN ('unknown', 'conflict') THEN opened_id
+       CASE WHEN opens THEN opened_id
             WHEN kind = 'attached' THEN coalesce(kopen, max(opened_id) OVER (
                  PARTITION BY valid, tenant_id, idempotency_key)) END AS exception_id,
-       CASE WHEN NOT valid OR kind IN ('unknown', 'conflict') THEN 'exceptions_opened'
+       CASE WHEN opens THEN 'exceptions_opened'
             WHEN kind = 'processed' THEN 'processed'
             WHEN kind = 'duplicate' THEN 'duplicates'
             ELSE 'attached' END AS outcome
 FROM op
 """
 
+# Raw rows are written in one pass from the staged arrow table; raw_id carries the order.
 _INSERT_RAWS = """
 INSERT INTO raw_events
-SELECT raw_id, now(), text, tenant_id, idempotency_key, event_type, source, occurred_at,
-       payload, fingerprint, valid, error, outcome, exception_id, $origin, $replay_of
-FROM _out ORDER BY seq
+SELECT o.raw_id, now(), s.text, s.tenant_id, s.idempotency_key, s.event_type, s.source,
+       s.occurred_at, s.payload, s.fingerprint, s.valid, s.error, o.outcome, o.exception_id,
+       $origin, $replay_of
+FROM _stage_in s JOIN _out o USING (seq)
 """
 
+# Ordinary deliveries point at their raw for the payload; only replays carry their own.
 _INSERT_DELIVERIES = """
 INSERT INTO deliveries
 SELECT $d_base + row_number() OVER (ORDER BY seq), tenant_id, idempotency_key, raw_id,
-       event_type, payload, fingerprint, false, NULL, now()
+       NULL, NULL, fingerprint, false, NULL, now()
 FROM _out WHERE kind = 'processed'
 """
 
@@ -138,18 +141,19 @@ WHERE a.kstate IS NOT NULL AND k.tenant_id = a.tenant_id
 
 # The openers with what the exception row needs, and FIRST for conflicts.
 _OPENERS = """
-SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, o.source, o.kind,
-       o.valid, o.error, o.event_type, o.payload, o.allowed,
+SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, st.source, o.kind,
+       o.valid, st.error, st.event_type, st.payload, o.allowed,
        coalesce(fo.event_type, fr.event_type) AS first_type,
        coalesce(fo.payload, fr.payload) AS first_payload,
        CASE WHEN fo.raw_id IS NULL THEN k.override_patch END AS first_patch
-FROM _out o
+FROM _out o JOIN _stage_in st USING (seq)
 LEFT JOIN idempotency_keys k
   ON o.kind = 'conflict' AND k.tenant_id = o.tenant_id
  AND k.idempotency_key = o.idempotency_key AND o.kstate IS NOT NULL
 LEFT JOIN raw_events fr ON fr.raw_id = coalesce(k.canonical_raw_id, k.first_exception_raw_id)
-LEFT JOIN _out fo
-  ON o.kind = 'conflict' AND o.kstate IS NULL AND fo.valid AND fo.rn = 1
+LEFT JOIN (SELECT f.tenant_id, f.idempotency_key, f.raw_id, fs.event_type, fs.payload
+           FROM _out f JOIN _stage_in fs USING (seq) WHERE f.valid AND f.rn = 1) fo
+  ON o.kind = 'conflict' AND o.kstate IS NULL
  AND fo.tenant_id = o.tenant_id AND fo.idempotency_key = o.idempotency_key
 WHERE o.exception_id IS NOT NULL AND (NOT o.valid OR o.kind IN ('unknown', 'conflict'))
 ORDER BY o.seq
@@ -221,11 +225,12 @@ def _bump(con: duckdb.DuckDBPyConnection, name: str, by: int) -> None:
 
 
 def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple], origin: str | None,
-                replay_of: int | None = None) -> tuple[dict, list[dict]]:
+                replay_of: int | None = None,
+                with_outcomes: bool = False) -> tuple[dict, list[dict]]:
     """Store and classify ``rows`` (staged tuples) inside the caller's transaction.
 
-    Returns the §10 counts of this chunk and, per stored raw in order, its raw_id,
-    outcome and exception_id.
+    Returns the §10 counts of this chunk and, when ``with_outcomes``, per stored raw in
+    order its raw_id, outcome and exception_id.
     """
     if not rows:
         return {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0,
@@ -235,10 +240,6 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple], origin: str |
         pa.array(col, _STAGE_SCHEMA.field(i + 1).type) for i, col in enumerate(cols)
     ]
     con.register("_stage_in", pa.Table.from_arrays(arrays, schema=_STAGE_SCHEMA))
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM _stage_in")
-    finally:
-        con.unregister("_stage_in")
     ids = _next_ids(con)
     con.execute(_CLASSIFY)
     con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
@@ -255,11 +256,13 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple], origin: str |
     _bump(con, "exception", len(openers))
     _bump(con, "delivery", n_delivered)
     per_row = con.execute(
-        "SELECT raw_id, outcome, exception_id FROM _out ORDER BY seq").fetchall()
+        "SELECT raw_id, outcome, exception_id FROM _out ORDER BY seq").fetchall() \
+        if with_outcomes else []
     counts = dict(con.execute(
         "SELECT outcome, count(*) FROM _out GROUP BY outcome").fetchall())
-    for t in ("_stage", "_cls", "_out", "_kagg"):
+    for t in ("_cls", "_out", "_kagg"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.unregister("_stage_in")
     summary = {"received": len(rows), "processed": counts.get("processed", 0),
                "duplicates": counts.get("duplicates", 0),
                "exceptions_opened": counts.get("exceptions_opened", 0),

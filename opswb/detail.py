@@ -17,7 +17,7 @@ def _first_of(con: duckdb.DuckDBPyConnection, ex: dict, rec: dict | None,
     the key's first exception."""
     row = fetch_one(con.execute(
         "SELECT d.raw_id, d.event_type, d.payload, d.fingerprint, d.exception_id"
-        " FROM deliveries d, exceptions e WHERE e.exception_id = ? AND d.tenant_id = ?"
+        " FROM outbox d, exceptions e WHERE e.exception_id = ? AND d.tenant_id = ?"
         " AND d.idempotency_key = ? AND d.delivered_at <= e.created_at"
         " AND d.exception_id IS DISTINCT FROM e.exception_id"
         " ORDER BY d.delivery_id DESC LIMIT 1",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 import orjson
@@ -66,8 +67,15 @@ def fingerprint(event_type: str, payload: Any) -> str:
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
+_LONG_DIGITS = re.compile(rb"\d{19,}")
+
+
 def loads(text: str | bytes) -> Any:
     """Parse JSON text exactly (integers of any size); raises ``ValueError`` if not JSON."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if _LONG_DIGITS.search(raw):
+        # orjson reads integers past 64 bits as floats, losing digits: parse exactly.
+        return json.loads(raw)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -115,7 +115,7 @@ def key_arrivals(con: duckdb.DuckDBPyConnection, tenant_id: str | None,
 def key_deliveries(con: duckdb.DuckDBPyConnection, tenant_id: str, key: str) -> list[dict]:
     return _rows(con.execute(
         "SELECT delivery_id, raw_id, event_type, payload, fingerprint, is_replay,"
-        " exception_id, delivered_at FROM deliveries WHERE tenant_id = ? AND"
+        " exception_id, delivered_at FROM outbox WHERE tenant_id = ? AND"
         " idempotency_key = ? ORDER BY delivery_id", [tenant_id, key]))
 
 

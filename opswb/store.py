@@ -86,7 +86,7 @@ def connect_raw(path: str, timeout: float | None = None,
                     f"{path}` and point clients at its URL."
                 ) from e
             time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.1)  # short waits catch the gaps between chunks
         except duckdb.Error as e:
             raise StoreError(f"cannot open store {path}: {e}") from e
 

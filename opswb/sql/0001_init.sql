@@ -66,13 +66,21 @@ CREATE TABLE deliveries (
     tenant_id       VARCHAR NOT NULL,
     idempotency_key VARCHAR NOT NULL,
     raw_id          BIGINT NOT NULL,
-    event_type      VARCHAR NOT NULL,
-    payload         VARCHAR NOT NULL,
+    event_type      VARCHAR,           -- NULL: as the raw's (set for replays)
+    payload         VARCHAR,           -- NULL: as the raw's (set for replays)
     fingerprint     VARCHAR NOT NULL,
     is_replay       BOOLEAN NOT NULL,
     exception_id    BIGINT,
     delivered_at    TIMESTAMPTZ NOT NULL
 );
+
+-- The outbox as consumers read it: every delivery with its event.
+CREATE VIEW outbox AS
+SELECT d.delivery_id, d.tenant_id, d.idempotency_key, d.raw_id,
+       coalesce(d.event_type, r.event_type) AS event_type,
+       coalesce(d.payload, r.payload) AS payload,
+       d.fingerprint, d.is_replay, d.exception_id, d.delivered_at
+FROM deliveries d JOIN raw_events r ON r.raw_id = d.raw_id;
 
 -- Append-only trail of every decision: resolutions, reopens, allowlist changes.
 CREATE TABLE audit_log (
