@@ -237,7 +237,8 @@ def report(ctx: typer.Context, db: Db = None,
         flag = extra.pop(0)
         if flag not in ("-p", "--parameter") or len(extra) < 2:
             _fail(f"unexpected argument {flag!r}: parameters are given as -p NAME VALUE")
-        params[extra.pop(0)] = extra.pop(0)
+        name, value = extra.pop(0), extra.pop(0)  # `d[pop()] = pop()` pops the value first
+        params[name] = value
     raise typer.Exit(run_report(db or default_db(), out, as_of, params))
 
 

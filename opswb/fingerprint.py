@@ -49,12 +49,20 @@ def normalize_numbers(value: Any) -> Any:
     return value
 
 
+# A float token in compact JSON: after ':', ',' or '[' and before ',', ']' or '}'. It can
+# also match inside a string, which only costs the slow path; it never misses a float.
+_FLOAT_TOKEN = re.compile(rb"[:,\[]-?\d+(?:\.\d+)?[eE.][-+\d]*\d(?=[,\]}])|^-?\d+[.eE]")
+
+
 def canonical_json(value: Any) -> bytes:
     """Canonical UTF-8 JSON of ``value``: sorted keys, no whitespace, numbers by value."""
-    value = normalize_numbers(value)
     try:
-        return orjson.dumps(value, option=_SORT)
+        out = orjson.dumps(value, option=_SORT)
+        if not _FLOAT_TOKEN.search(out):
+            return out  # no float anywhere: nothing to normalise (the common case)
+        return orjson.dumps(normalize_numbers(value), option=_SORT)
     except (TypeError, orjson.JSONEncodeError):
+        value = normalize_numbers(value)
         # Integers beyond 64 bits or lone surrogates: the slow, exact path.
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8", "surrogatepass")
@@ -67,13 +75,15 @@ def fingerprint(event_type: str, payload: Any) -> str:
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-_LONG_DIGITS = re.compile(rb"\d{19,}")
+# Digits to "0", everything else to " ": a run of 19 zeros is an integer orjson may round.
+_DIGIT_MAP = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def loads(text: str | bytes) -> Any:
     """Parse JSON text exactly (integers of any size); raises ``ValueError`` if not JSON."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if _LONG_DIGITS.search(raw):
+    if _LONG_RUN in raw.translate(_DIGIT_MAP):
         # orjson reads integers past 64 bits as floats, losing digits: parse exactly.
         return json.loads(raw)
     try:
