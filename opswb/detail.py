@@ -69,9 +69,8 @@ def exception_detail(con: duckdb.DuckDBPyConnection, exception_id: str | int) ->
         if first is not None and last is not None:
             diff = json_diff({"event_type": first["event_type"], "payload": first["payload"]},
                              {"event_type": last["event_type"], "payload": last["payload"]})
-    if ex["tenant_id"] is not None and ex["idempotency_key"] is not None:
-        arrivals = storage.key_arrivals(con, ex["tenant_id"], ex["idempotency_key"])
-        deliveries = storage.key_deliveries(con, ex["tenant_id"], ex["idempotency_key"])
+    if rec is not None:
+        arrivals, deliveries = storage.key_arrivals(con, rec), storage.key_deliveries(con, rec)
     else:
         arrivals, deliveries = [raw] if raw else [], []
     return dict(

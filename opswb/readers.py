@@ -18,11 +18,12 @@ from .envelope import stage_element, stage_row
 from .errors import InvalidRequest
 from .fingerprint import dumps, loads
 
-DEFAULT_CHUNK_ROWS = 100_000
+DEFAULT_CHUNK_ROWS = 50_000
 
 
 def chunk_rows() -> int:
-    """Arrivals per committed chunk (``OPSWB_CHUNK_ROWS``, default 100k ~ a second)."""
+    """Arrivals per committed chunk (``OPSWB_CHUNK_ROWS``; 50k holds the file about a
+    second and keeps an ingest under ~1 GB)."""
     try:
         return max(1, int(os.environ.get("OPSWB_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)))
     except ValueError:

@@ -103,20 +103,36 @@ def raw_row(con: duckdb.DuckDBPyConnection, raw_id: int) -> dict | None:
     return dict(zip(names, row)) if row else None
 
 
-def key_arrivals(con: duckdb.DuckDBPyConnection, tenant_id: str | None,
-                 key: str | None) -> list[dict]:
-    if tenant_id is None or key is None:
+def key_arrivals(con: duckdb.DuckDBPyConnection, rec: dict | None) -> list[dict]:
+    """Every valid arrival of a key record, in arrival order.
+
+    The raw_id range of the record makes the scan selective: DuckDB skips the row groups
+    outside it by their min/max, so the lookup stays fast on a large store.
+    """
+    if rec is None:
         return []
     return _rows(con.execute(
-        _RAW_SELECT + " WHERE tenant_id = ? AND idempotency_key = ?"
-        " ORDER BY raw_id", [tenant_id, key]))
+        _RAW_SELECT + " WHERE raw_id BETWEEN ? AND ? AND tenant_id = ?"
+        " AND idempotency_key = ? AND valid ORDER BY raw_id",
+        [rec["first_raw_id"], rec["last_raw_id"], rec["tenant_id"], rec["idempotency_key"]]))
 
 
-def key_deliveries(con: duckdb.DuckDBPyConnection, tenant_id: str, key: str) -> list[dict]:
-    return _rows(con.execute(
+def key_deliveries(con: duckdb.DuckDBPyConnection, rec: dict | None) -> list[dict]:
+    """The outbox rows of a key record (payload from the raw unless a replay carries one)."""
+    if rec is None:
+        return []
+    rows = _rows(con.execute(
         "SELECT delivery_id, raw_id, event_type, payload, fingerprint, is_replay,"
-        " exception_id, delivered_at FROM outbox WHERE tenant_id = ? AND"
-        " idempotency_key = ? ORDER BY delivery_id", [tenant_id, key]))
+        " exception_id, delivered_at FROM deliveries WHERE raw_id BETWEEN ? AND ?"
+        " AND tenant_id = ? AND idempotency_key = ? ORDER BY delivery_id",
+        [rec["first_raw_id"], rec["last_raw_id"], rec["tenant_id"], rec["idempotency_key"]]))
+    missing = [int(r["raw_id"]) for r in rows if r["payload"] is None]
+    raws = raws_by_id(con, missing) if missing else {}
+    for r in rows:
+        if r["payload"] is None and r["raw_id"] in raws:
+            r["event_type"] = raws[r["raw_id"]]["event_type"]
+            r["payload"] = raws[r["raw_id"]]["payload"]
+    return rows
 
 
 def key_record(con: duckdb.DuckDBPyConnection, tenant_id: str | None,

@@ -68,6 +68,19 @@ class LocalWorkbench:
         return ingest_mod.ingest_batch(self.db, read_ndjson_text(body), batch_id)
 
     # ---- reading --------------------------------------------------------------------
+    def sql(self, query: str, params: list | None = None):
+        """Run one read-only SELECT over the analyst views; returns a DataFrame."""
+        from .views import run_sql
+
+        return run_sql(self.db, query, params)
+
+    @property
+    def views(self):
+        """The documented analyst views as DataFrame-returning methods (read-only)."""
+        from .views import Views
+
+        return Views(self.db)
+
     def health(self) -> dict:
         """SPEC §8 figures."""
         with self._read() as con:
@@ -117,8 +130,8 @@ class LocalWorkbench:
             if rec is None:
                 raise NotFound(f"no key {idempotency_key!r} for tenant {tenant_id!r}")
             return {"events_processed": storage.public_key_record(rec),
-                    "arrivals": storage.key_arrivals(con, tenant_id, idempotency_key),
-                    "deliveries": storage.key_deliveries(con, tenant_id, idempotency_key)}
+                    "arrivals": storage.key_arrivals(con, rec),
+                    "deliveries": storage.key_deliveries(con, rec)}
 
     def preview(self, exception_id: str, canonical_raw_id: str | None = None,
                 override_patch: Any = None) -> dict:

@@ -1,0 +1,208 @@
+"""The Ops Console in a real browser: Chromium driving Voilà over the sample store.
+
+One console server per module (pages take seconds to become interactive); screenshots of
+each step land in ``test-artifacts/console/``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.browser import REPO, open_console, shot
+
+pytestmark = pytest.mark.browser
+
+PATCH = {"payload": {"ops_review": "console-check"}}
+XSS_IMG = "<img src=x onerror=window.__pwned=1>"
+XSS_SCRIPT = "<script>window.__pwned=1</script>"
+
+
+def pick_targets(wb: Any) -> tuple[str, dict, dict]:
+    """A tenant with a replayable conflict (a changed field) and an unknown-type exception."""
+    tenants = wb.health()["open_by_tenant"]
+    for tenant in sorted(t for t in tenants if t not in ("", "(none)")):
+        items = wb.list_exceptions(tenant_id=tenant, limit=50)["items"]
+        unknown = [e for e in items if e["reason_code"] == "UNKNOWN_EVENT_TYPE"]
+        for e in items:
+            if e["reason_code"] != "IDEMPOTENCY_CONFLICT" or not unknown:
+                continue
+            d = wb.exception(e["exception_id"])
+            if d["diff"] and d["diff"]["changed"] and d["last"] and wb.preview(
+                    d["exception_id"], d["last"]["raw_id"], PATCH)["valid"]:
+                return tenant, d, unknown[0]
+    pytest.fail("the store has no tenant with a replayable conflict and an unknown type")
+
+
+def open_row(page: Any, exception_id: str) -> None:
+    """Pick one exception in the queue list, as a click would, and wait for its detail."""
+    find = ("id => Array.from(document.querySelectorAll('.opswb-queue-list option'))"
+            ".findIndex(o => o.textContent.startsWith('#' + id + '\\u00a0'))")
+    page.wait_for_function(f"({find})('{exception_id}') >= 0")
+    index = page.evaluate(find, exception_id)
+    page.select_option(".opswb-queue-list select", index=index)
+    expect(page.locator(".opswb-detail-title")).to_contain_text(f"Exception #{exception_id} ·")
+
+
+def row_gone(page: Any, exception_id: str) -> None:
+    page.wait_for_function(
+        "id => !Array.from(document.querySelectorAll('.opswb-queue-list option'))"
+        ".some(o => o.textContent.startsWith('#' + id + '\\u00a0'))", arg=exception_id)
+
+
+def decide(page: Any, action: str, actor: str, notes: str) -> None:
+    """Fill the resolve form, review, confirm."""
+    page.select_option(".opswb-resolve-action select", label=action)
+    page.fill(".opswb-resolve-actor input", actor)
+    page.fill(".opswb-resolve-notes textarea", notes)
+    review = page.locator(".opswb-resolve-review")
+    expect(review).to_be_enabled()
+    review.click()
+    expect(page.locator(".opswb-resolve-confirm-text")).to_be_visible()
+    page.locator(".opswb-resolve-confirm").click()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["local", "remote"])
+def test_operator_loop(browser, request, mode):
+    console = request.getfixturevalue(f"console_{mode}")
+    wb = console.wb
+    tenant, conflict, unknown = pick_targets(wb)
+    cid, first_id, last_id = (conflict["exception_id"], conflict["first"]["raw_id"],
+                              conflict["last"]["raw_id"])
+    open_before = wb.health()["exceptions_open"]
+    page = open_console(browser, console)
+    health = page.locator(".opswb-health-open")
+    expect(health).to_have_text(str(open_before))
+    shot(page, f"{mode}-1-queue")
+
+    # Filter by tenant: every row listed is that tenant's.
+    page.select_option(".opswb-filter-tenant select", label=tenant)
+    expect(page.locator(".opswb-queue-counts")).to_contain_text(
+        f"of {wb.health()['open_by_tenant'][tenant]}")
+    rows = page.eval_on_selector_all(".opswb-queue-list option", "os => os.map(o => o.text)")
+    assert rows and all(f"\xa0{tenant}\xa0" in r for r in rows)
+    shot(page, f"{mode}-2-filtered")
+
+    # Open a conflict: FIRST and LAST side by side, the changed field marked on both.
+    open_row(page, cid)
+    left, right = page.locator(".opswb-diff-left"), page.locator(".opswb-diff-right")
+    expect(left.locator(".opswb-diff-title")).to_contain_text(f"FIRST · raw #{first_id}")
+    expect(right.locator(".opswb-diff-title")).to_contain_text(f"LAST · raw #{last_id}")
+    path = conflict["diff"]["changed"][0]["path"]
+    for side in (left, right):
+        expect(side.locator(f'.opswb-diff-changed[data-path="{path}"]')).to_be_visible()
+    lbox, rbox = left.bounding_box(), right.bounding_box()
+    assert lbox["x"] + lbox["width"] <= rbox["x"] + 1 and abs(lbox["y"] - rbox["y"]) < 5
+    expect(page.locator(".opswb-diff-summary")).to_contain_text(path)
+    diff_shot = shot(page, f"{mode}-3-diff")
+    if mode == "local":  # the README's picture of the console
+        (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(diff_shot, REPO / "docs" / "img" / "console.png")
+
+    # Submitting without notes is refused: the button stays disabled while notes are blank.
+    review = page.locator(".opswb-resolve-review")
+    page.fill(".opswb-resolve-actor input", "alice")
+    page.fill(".opswb-resolve-notes textarea", "   ")
+    expect(review).to_be_disabled()
+    shot(page, f"{mode}-4-notes-required")
+
+    # Override and replay from LAST with a patch; the preview shows the resulting event.
+    page.select_option(".opswb-resolve-action select", label="Override and replay")
+    page.select_option(".opswb-resolve-canonical select", label=f"LAST · raw #{last_id}")
+    page.fill(".opswb-resolve-patch textarea", json.dumps(PATCH))
+    preview = page.locator(".opswb-resolve-preview")
+    expect(preview).to_contain_text("✓ valid")
+    expect(preview).to_contain_text('"ops_review": "console-check"')
+    page.fill(".opswb-resolve-notes textarea", "customer confirmed the later amount")
+    expect(review).to_be_enabled()
+    review.click()
+    expect(page.locator(".opswb-resolve-confirm-text")).to_contain_text(f"from raw #{last_id}")
+    shot(page, f"{mode}-5-confirm")
+    page.locator(".opswb-resolve-confirm").click()
+    expect(page.locator(".opswb-resolve-status")).to_contain_text(
+        f"exception {cid} resolved: override_and_replay by alice")
+    expect(health).to_have_text(str(open_before - 1))
+    row_gone(page, cid)
+    expect(page.locator(".opswb-detail-title")).to_contain_text("resolved")
+    shot(page, f"{mode}-6-replayed")
+    ex = wb.exception(cid)
+    assert (ex["status"], ex["action"], ex["actor"]) == ("resolved", "override_and_replay",
+                                                         "alice")
+    assert ex["canonical_raw_id"] == last_id and ex["override_patch"] == PATCH
+    replay = ex["deliveries"][-1]
+    assert replay["is_replay"] and replay["payload"]["ops_review"] == "console-check"
+    assert ex["events_processed"]["state"] == "processed"
+
+    # Then an unknown type, resolved without replay.
+    page.select_option(".opswb-filter-reason select", label="UNKNOWN_EVENT_TYPE")
+    open_row(page, unknown["exception_id"])
+    decide(page, "Mark resolved, no replay", "alice", "type not supported yet; backlog")
+    expect(page.locator(".opswb-resolve-status")).to_contain_text(
+        f"exception {unknown['exception_id']} resolved: mark_resolved_no_replay by alice")
+    expect(health).to_have_text(str(open_before - 2))
+    row_gone(page, unknown["exception_id"])
+    shot(page, f"{mode}-7-unknown-resolved")
+    ex = wb.exception(unknown["exception_id"])
+    assert ex["status"] == "resolved" and ex["events_processed"]["state"] == "ignored"
+    assert ex["deliveries"] == conflict["deliveries"][:0] or not any(
+        d["is_replay"] for d in ex["deliveries"])
+    page.close()
+
+
+def test_event_text_is_shown_literally_and_never_run(browser, console_local):
+    wb = console_local.wb
+    wb.ingest([
+        {"tenant_id": "acme", "idempotency_key": "xss-1", "event_type": "payment.captured",
+         "source": "billing-api", "payload": {"note": XSS_IMG, "amount": 1}},
+        {"tenant_id": "acme", "idempotency_key": "xss-1", "event_type": "payment.captured",
+         "source": XSS_SCRIPT, "payload": {"note": XSS_SCRIPT, "amount": 1, XSS_IMG: 2}},
+        {"tenant_id": "acme", "idempotency_key": "xss-2", "event_type": XSS_IMG,
+         "source": XSS_SCRIPT, "payload": {"note": XSS_SCRIPT}},
+    ])
+    page = open_console(browser, console_local)
+    for key in ("xss-1", "xss-2"):
+        page.fill(".opswb-filter-key input", key)
+        page.press(".opswb-filter-key input", "Enter")
+        (item,) = wb.list_exceptions(idempotency_key=key)["items"]
+        open_row(page, item["exception_id"])
+    # xss-2 is shown now: its unknown type is in the header, as text.
+    expect(page.locator(".opswb-detail-header")).to_contain_text(XSS_IMG)
+    page.locator(".opswb-detail-sections").get_by_text("Timeline").click()
+    expect(page.locator(".opswb-detail-timeline")).to_contain_text(XSS_SCRIPT)
+    shot(page, "xss-2-unknown-type")
+    # Back to xss-1: both versions in the diff show the markup literally.
+    page.fill(".opswb-filter-key input", "xss-1")
+    page.press(".opswb-filter-key input", "Enter")
+    open_row(page, wb.list_exceptions(idempotency_key="xss-1")["items"][0]["exception_id"])
+    expect(page.locator(".opswb-diff-left")).to_contain_text(XSS_IMG)
+    expect(page.locator(".opswb-diff-right")).to_contain_text(XSS_SCRIPT)
+    shot(page, "xss-1-diff")
+    page.wait_for_timeout(500)  # give a broken image's onerror time to fire, if it could
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator(".opswb-console img").count() == 0
+    assert not page.evaluate(
+        "Array.from(document.scripts).some(s => s.textContent.includes('__pwned'))")
+    page.close()
+
+
+def test_second_operator_sees_already_resolved(browser, console_local):
+    wb = console_local.wb
+    target = wb.list_exceptions(limit=1)["items"][0]["exception_id"]
+    a, b = open_console(browser, console_local), open_console(browser, console_local)
+    for page in (a, b):
+        open_row(page, target)
+    decide(a, "Mark resolved, no replay", "alice", "handled")
+    expect(a.locator(".opswb-resolve-status")).to_contain_text(f"exception {target} resolved")
+    decide(b, "Mark resolved, no replay", "bob", "handled too")
+    status = b.locator(".opswb-resolve-status .opswb-error")
+    expect(status).to_contain_text(f"exception {target} is already resolved by alice at")
+    shot(b, "two-pages-second-refused")
+    assert "Traceback" not in b.content()
+    assert [e["actor"] for e in wb.audit(exception_id=target)] == ["alice"]
+    a.close()
+    b.close()
