@@ -127,16 +127,31 @@ SELECT tenant_id, idempotency_key,
 FROM _kagg WHERE kstate IS NULL
 """
 
+# Only keys whose state changed (an exception opened) are updated in place.
 _UPDATE_KEYS = """
 UPDATE idempotency_keys AS k SET
-    last_raw_id = a.max_raw,
-    arrival_count = k.arrival_count + a.n,
-    state = CASE WHEN a.opened_ex IS NULL THEN k.state ELSE 'quarantined' END,
-    open_exception_id = coalesce(a.opened_ex, k.open_exception_id),
+    state = 'quarantined',
+    open_exception_id = a.opened_ex,
     first_exception_raw_id = coalesce(k.first_exception_raw_id, a.opened_raw)
 FROM _kagg a
-WHERE a.kstate IS NOT NULL AND k.tenant_id = a.tenant_id
+WHERE a.kstate IS NOT NULL AND a.opened_ex IS NOT NULL AND k.tenant_id = a.tenant_id
   AND k.idempotency_key = a.idempotency_key
+"""
+
+# Later arrivals of existing keys: counted in the small key_activity table.
+_UPDATE_ACTIVITY = """
+UPDATE key_activity AS t SET arrivals = t.arrivals + a.n, last_raw_id = a.max_raw
+FROM _kagg a
+WHERE a.kstate IS NOT NULL AND t.tenant_id = a.tenant_id
+  AND t.idempotency_key = a.idempotency_key
+"""
+
+_INSERT_ACTIVITY = """
+INSERT INTO key_activity
+SELECT a.tenant_id, a.idempotency_key, a.n, a.max_raw FROM _kagg a
+WHERE a.kstate IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM key_activity t
+    WHERE t.tenant_id = a.tenant_id AND t.idempotency_key = a.idempotency_key)
 """
 
 # The openers with what the exception row needs, and FIRST for conflicts.
@@ -252,6 +267,8 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple], origin: str |
     con.execute(_KEY_AGG)
     con.execute(_INSERT_KEYS)
     con.execute(_UPDATE_KEYS)
+    con.execute(_UPDATE_ACTIVITY)
+    con.execute(_INSERT_ACTIVITY)
     _bump(con, "raw", len(rows))
     _bump(con, "exception", len(openers))
     _bump(con, "delivery", n_delivered)

@@ -8,6 +8,8 @@ ledger makes re-ingesting a file a no-op and lets a killed ingest finish where i
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -23,6 +25,47 @@ from .readers import READERS, Chunk, file_hash, file_kind, read_dataframe, read_
 from .store import open_store, transaction, write_lock
 
 Progress = Callable[[int, int], None]
+
+
+def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+    """Parse the next chunk on a thread while the current one is stored.
+
+    Parsing is Python (holds the GIL); storing is DuckDB (releases it), so the two overlap
+    on two cores. At most one chunk waits, which bounds memory.
+    """
+    box: queue.Queue = queue.Queue(maxsize=1)
+    done, stop = object(), threading.Event()
+
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                put(chunk)
+                if stop.is_set():
+                    return
+        except BaseException as e:  # handed to the consumer, raised there
+            put(e)
+        put(done)
+
+    worker = threading.Thread(target=produce, daemon=True, name="opswb-parse")
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()  # a consumer that stops early lets the producer go
 
 
 class StoreAccess(Protocol):
@@ -61,7 +104,7 @@ def _store(db: Db, rows: list[tuple], origin: str | None) -> dict:
 def ingest_chunks(db: Db, chunks: Iterable[Chunk], on_progress: Progress | None = None) -> dict:
     """Store chunks that have no ledger identity (DataFrames, iterables)."""
     total = empty_summary()
-    for chunk in chunks:
+    for chunk in prefetch(chunks):
         if chunk.rows:
             add_summaries(total, _store(db, chunk.rows, None))
         if on_progress:
@@ -84,7 +127,7 @@ def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -
         return total
     while True:
         restart = None
-        for chunk in READERS[kind](path, offset):
+        for chunk in prefetch(READERS[kind](path, offset)):
             with _writing(db) as con:
                 done, current = storage.ledger_progress(con, origin)
                 if done or current != offset:

@@ -96,7 +96,8 @@ def read_jsonl(path: str | Path, start: int = 0, size: int | None = None) -> Ite
 
 def read_ndjson_text(body: bytes) -> list[tuple]:
     """Staged rows of an NDJSON request body."""
-    return [_decode_line(line) for line in body.splitlines() if line.strip()]
+    # Only "\n" ends a line (as in a file); a raw "\r" inside a line is JSON whitespace.
+    return [_decode_line(line) for line in body.split(b"\n") if line.strip()]
 
 
 def _chunks_of(elements: Iterable[Any], start: int, size: int, stage=stage_element) -> Iterator[Chunk]:

@@ -40,6 +40,11 @@ def parse_id(value: Any) -> int | None:
     return None
 
 
+def to_api(name: str, value: Any) -> Any:
+    """A stored value as the API shows it (ids as strings, JSON parsed, ISO times)."""
+    return _out(name, value)
+
+
 def _out(name: str, value: Any) -> Any:
     if value is None:
         return None
@@ -90,8 +95,10 @@ _RAW_SELECT = "SELECT " + ", ".join(RAW_FIELDS) + " FROM raw_events"
 def raws_by_id(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[str, dict]:
     if not raw_ids:
         return {}
-    rows = _rows(con.execute(_RAW_SELECT + " WHERE raw_id IN (SELECT unnest(?))",
-                             [list(raw_ids)]))
+    ids = [int(i) for i in raw_ids]
+    # A literal IN list is pushed down to the row groups' min/max: a point lookup.
+    rows = _rows(con.execute(_RAW_SELECT + " WHERE raw_id IN (" + ", ".join("?" * len(ids))
+                             + ")", ids))
     return {r["raw_id"]: r for r in rows}
 
 
@@ -141,7 +148,7 @@ def key_record(con: duckdb.DuckDBPyConnection, tenant_id: str | None,
         return None
     cur = con.execute(
         "SELECT " + ", ".join(KEY_FIELDS) + ", open_exception_id, first_exception_raw_id"
-        " FROM idempotency_keys WHERE tenant_id = ? AND idempotency_key = ?",
+        " FROM key_records WHERE tenant_id = ? AND idempotency_key = ?",
         [tenant_id, key])
     names = [d[0] for d in cur.description]
     row = fetch_one(cur)

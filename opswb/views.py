@@ -61,7 +61,7 @@ _VIEWS: dict[str, str] = {
         SELECT tenant_id, idempotency_key, state, first_raw_id, last_raw_id,
                canonical_raw_id, canonical_fingerprint, override_patch::JSON AS override_patch,
                arrival_count, delivery_count, adjudicated_fingerprints, open_exception_id
-        FROM {db}.main.idempotency_keys""",
+        FROM {db}.main.key_records""",
     "exceptions": """
         SELECT exception_id, tenant_id, idempotency_key, source, reason_code,
                details::JSON AS details, raw_id, status, created_at, replay_attempts, action,
@@ -72,7 +72,7 @@ _VIEWS: dict[str, str] = {
     "deliveries": """
         SELECT delivery_id, tenant_id, idempotency_key, raw_id, event_type,
                payload::JSON AS payload, fingerprint, is_replay, exception_id, delivered_at
-        FROM {db}.main.deliveries""",
+        FROM {db}.main.outbox""",
     "audit": """
         SELECT audit_id, created_at AS at, actor, action, exception_id, tenant_id,
                idempotency_key, state_before, state_after, notes, canonical_raw_id,

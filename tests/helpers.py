@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-TABLES = ("raw_events", "idempotency_keys", "exceptions", "deliveries", "audit_log",
+TABLES = ("raw_events", "idempotency_keys", "key_activity", "exceptions", "deliveries", "audit_log",
           "event_types", "ingest_ledger", "counters")
 
 

@@ -30,7 +30,8 @@ def _comparable(db: str) -> dict:
     con = duckdb.connect(db, read_only=True)
     try:
         out = {}
-        for t in ("raw_events", "idempotency_keys", "exceptions", "deliveries", "counters"):
+        for t in ("raw_events", "idempotency_keys", "key_activity", "exceptions", "deliveries",
+                  "counters"):
             cur = con.execute(f"SELECT * FROM {t} ORDER BY ALL")
             cols = [d[0] for d in cur.description]
             out[t] = [tuple(v for c, v in zip(cols, r) if c not in VOLATILE)

@@ -40,6 +40,15 @@ CREATE TABLE idempotency_keys (
     first_exception_raw_id   BIGINT
 );
 
+-- Arrivals after a key's record was written (duplicates, attachments). Kept apart so a
+-- duplicate never rewrites the large key table: its count and last raw are added here.
+CREATE TABLE key_activity (
+    tenant_id       VARCHAR NOT NULL,
+    idempotency_key VARCHAR NOT NULL,
+    arrivals        BIGINT NOT NULL,
+    last_raw_id     BIGINT NOT NULL
+);
+
 CREATE TABLE exceptions (
     exception_id     BIGINT NOT NULL PRIMARY KEY,
     tenant_id        VARCHAR,
@@ -73,6 +82,17 @@ CREATE TABLE deliveries (
     exception_id    BIGINT,
     delivered_at    TIMESTAMPTZ NOT NULL
 );
+
+-- A key record as the API shows it: the stored record plus its later activity.
+CREATE VIEW key_records AS
+SELECT k.tenant_id, k.idempotency_key, k.state, k.first_raw_id,
+       greatest(k.last_raw_id, coalesce(a.last_raw_id, 0)) AS last_raw_id,
+       k.canonical_raw_id, k.canonical_fingerprint, k.override_patch,
+       k.arrival_count + coalesce(a.arrivals, 0) AS arrival_count, k.delivery_count,
+       k.adjudicated_fingerprints, k.open_exception_id, k.first_exception_raw_id
+FROM idempotency_keys k
+LEFT JOIN key_activity a
+  ON a.tenant_id = k.tenant_id AND a.idempotency_key = k.idempotency_key;
 
 -- The outbox as consumers read it: every delivery with its event.
 CREATE VIEW outbox AS

@@ -1,0 +1,431 @@
+"""The /v1 HTTP API of ``opswb serve`` (SPEC §9): a thin FastAPI shell over the engine.
+
+The server owns the DuckDB file for its lifetime (``ServedWorkbench``). Every request,
+the OpenAPI document included, needs ``Authorization: Bearer <token>``; the gate that
+checks it also refuses bodies over the size limit, from ``Content-Length`` before any
+byte is read and while streaming otherwise. Engine errors map to status codes through
+their ``http_status``; every error answer is ``{"error", "status", "type"?}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+import sys
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import __version__
+from .api_models import (
+    AuditPage,
+    BulkResolveBody,
+    BulkResults,
+    Detail,
+    ErrorBody,
+    ExceptionOut,
+    ExceptionPage,
+    Health,
+    IngestSummary,
+    KeyView,
+    Preview,
+    PreviewBody,
+    ReopenBody,
+    ResolveBody,
+    Snapshot,
+    SnapshotPage,
+    TypeBody,
+    TypeChange,
+    TypePage,
+)
+from .errors import InvalidRequest, OpswbError
+from .fingerprint import loads
+
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl",
+                "application/x-jsonlines"}
+_ERR = {"model": ErrorBody}
+
+
+def _json_bytes(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        # integers past 64 bits and lone surrogates: exact, ASCII-escaped JSON
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+class JSONOut(JSONResponse):
+    """JSON via orjson, with the exact stdlib fallback the engine's ``dumps`` uses."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _json_bytes(content)
+
+
+def _error(status: int, message: str, kind: str | None = None, **extra: Any) -> JSONOut:
+    body: dict[str, Any] = {"error": message, "status": status}
+    if kind:
+        body["type"] = kind
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONOut(body, status_code=status, headers=headers)
+
+
+class _TooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body is larger than the limit of {limit} bytes")
+
+
+class Gate:
+    """Pure ASGI middleware: bearer token on every request, then the body size limit."""
+
+    def __init__(self, app: ASGIApp, token: str, max_body: int):
+        self.app, self.token, self.max_body = app, token.encode(), max_body
+
+    def _authorized(self, header: str | None) -> bool:
+        scheme, _, given = (header or "").partition(" ")
+        # compare_digest takes as long whatever the mismatch, so timing reveals nothing
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("utf-8", "replace"), self.token)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if not self._authorized(headers.get("authorization")):
+            await _error(401, "missing or wrong bearer token: send "
+                         "'Authorization: Bearer <token>' (OPSWB_API_TOKEN)",
+                         "Unauthorized")(scope, receive, send)
+            return
+        repeated = _repeated_query_names(scope.get("query_string", b""))
+        if repeated:
+            # every parameter is a single value; taking one copy silently would hide a
+            # client bug (a filter that is not applied as the caller thinks)
+            await _error(422, f"query parameter(s) given more than once: {repeated}",
+                         "InvalidRequest")(scope, receive, send)
+            return
+        length = headers.get("content-length")
+        if length is not None and length.strip().isdigit() and int(length) > self.max_body:
+            await _error(413, f"request body of {int(length)} bytes is larger than the "
+                         f"limit of {self.max_body} bytes; send smaller batches",
+                         "TooLarge")(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise _TooLarge(self.max_body)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _repeated_query_names(query: bytes) -> str:
+    names = [n for n, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
+    return ", ".join(sorted({n for n in names if names.count(n) > 1}))
+
+
+def _validation_message(errors: list[dict]) -> str:
+    parts = []
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            parts.append(f"request body is not JSON: {e.get('ctx', {}).get('error', '')}")
+            continue
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}" if loc else e.get("msg", "invalid"))
+    return "; ".join(parts) or "invalid request"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OpswbError)
+    async def _engine_error(request: Request, exc: OpswbError) -> JSONOut:
+        return _error(exc.http_status, str(exc), type(exc).__name__)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONOut:
+        errors = exc.errors()
+        detail = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+                   "type": str(e.get("type", ""))} for e in errors]
+        return _error(422, _validation_message(errors), "InvalidRequest", detail=detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONOut:
+        message, status = str(exc.detail), exc.status_code
+        if status == 400 and "parsing the body" in message:
+            # FastAPI's answer to a body it cannot decode (e.g. not UTF-8): not JSON, 422
+            return _error(422, "request body is not JSON (it could not be decoded)",
+                          "InvalidRequest")
+        if exc.status_code == 404:
+            message = f"no such route: {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} not allowed on {request.url.path}"
+        return _error(status, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONOut:
+        # Starlette re-raises after this answer, so uvicorn still logs the traceback
+        return _error(500, f"internal error: {type(exc).__name__}: {exc}", "InternalError")
+
+
+def _known_query_only(request: Request) -> None:
+    """Refuse query parameters the route does not take: ``?tenant=acme`` for
+    ``tenant_id`` would otherwise list every tenant without a word."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    allowed = {p.alias for p in dependant.query_params} if dependant is not None else set()
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        takes = ", ".join(sorted(allowed)) or "no query parameters"
+        raise InvalidRequest(f"unknown query parameter(s): {', '.join(unknown)}; "
+                             f"this call takes {takes}")
+
+
+def _check_since(since: str | None) -> None:
+    if since:
+        try:
+            datetime.fromisoformat(since)
+        except ValueError:
+            raise InvalidRequest(f"since must be an ISO 8601 timestamp, got {since!r}") from None
+
+
+def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+    """The /v1 application over ``wb`` (a ``ServedWorkbench``), guarded by ``token``."""
+    if not token:
+        raise ValueError("an API token is required")
+    app = FastAPI(
+        title="opswb", version=__version__, openapi_url="/v1/openapi.json", docs_url=None,
+        redoc_url=None, default_response_class=JSONOut, redirect_slashes=False,
+        dependencies=[Depends(_known_query_only)],
+        description="Ingestion gate and exception workbench (SPEC §9). Every call needs "
+                    "`Authorization: Bearer <token>`.",
+    )
+    _install_error_handlers(app)
+    app.add_middleware(Gate, token=token, max_body=max_body)
+    common = {401: _ERR, 413: _ERR, 422: _ERR}
+    by_id = {**common, 404: _ERR}
+
+    @app.get("/v1/health", response_model=Health, responses=common, tags=["health"])
+    def get_health() -> Any:
+        """SPEC §8 figures; reading health never writes."""
+        return JSONOut(wb.health())
+
+    @app.get("/v1/health/snapshots", response_model=SnapshotPage, responses=common,
+             tags=["health"])
+    def list_snapshots(since: str | None = None) -> Any:
+        """Recorded health snapshots, oldest first."""
+        _check_since(since)
+        return JSONOut({"items": wb.snapshots(since), "next_cursor": None})
+
+    @app.post("/v1/health/snapshots", response_model=Snapshot, status_code=201,
+              responses=common, tags=["health"])
+    def post_snapshot() -> Any:
+        """Record a health snapshot (for the trend of exceptions_open)."""
+        return JSONOut(wb.record_snapshot(), status_code=201)
+
+    @app.get("/v1/exceptions", response_model=ExceptionPage, responses=common,
+             tags=["exceptions"])
+    def list_exceptions(
+        status: Literal["open", "resolved", "all"] = "open",
+        tenant_id: str | None = None, reason_code: str | None = None,
+        source: str | None = None, idempotency_key: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 50, cursor: str | None = None,
+    ) -> Any:
+        """One page of exceptions, oldest first; ``status`` defaults to open."""
+        return JSONOut(wb.list_exceptions(status, tenant_id, reason_code, source,
+                                          idempotency_key, limit, cursor))
+
+    @app.post("/v1/exceptions/resolve", response_model=BulkResults, responses=common,
+              tags=["exceptions"])
+    def resolve_bulk(body: BulkResolveBody) -> Any:
+        """One decision for many open exceptions, by ids or by a filter; per-item outcomes."""
+        flt = body.filter.model_dump(exclude_none=True) if body.filter is not None else None
+        return JSONOut(wb.resolve_many(
+            ids=body.ids, filter=flt, action=body.action.value, actor=body.actor,
+            resolution_notes=body.resolution_notes, canonical_raw_id=body.canonical_raw_id,
+            override_patch=body.override_patch))
+
+    @app.get("/v1/exceptions/{exception_id}", response_model=Detail, responses=by_id,
+             tags=["exceptions"])
+    def get_exception(exception_id: str) -> Any:
+        """The detail: §6 fields, raw, events_processed, first, last, diff, arrivals,
+        deliveries."""
+        return JSONOut(wb.exception(exception_id))
+
+    @app.get("/v1/keys", response_model=KeyView, responses={**common, 404: _ERR},
+             tags=["exceptions"])
+    def get_key(tenant_id: str, idempotency_key: str) -> Any:
+        """One idempotency key: its events_processed record, arrivals and deliveries."""
+        return JSONOut(wb.key(tenant_id, idempotency_key))
+
+    @app.post("/v1/exceptions/{exception_id}/resolve", response_model=ExceptionOut,
+              responses={**by_id, 409: _ERR}, tags=["exceptions"])
+    def resolve_one(exception_id: str, body: ResolveBody) -> Any:
+        """Resolve one open exception; 409 when it is no longer open."""
+        return JSONOut(wb.resolve(exception_id, body.action.value, body.actor,
+                                  body.resolution_notes, body.canonical_raw_id,
+                                  body.override_patch))
+
+    @app.post("/v1/exceptions/{exception_id}/reopen", response_model=ExceptionOut,
+              responses={**by_id, 409: _ERR}, tags=["exceptions"])
+    def reopen(exception_id: str, body: ReopenBody) -> Any:
+        """Reopen a resolved exception (status open, key quarantined)."""
+        return JSONOut(wb.reopen(exception_id, body.actor, body.resolution_notes))
+
+    @app.post("/v1/exceptions/{exception_id}/preview", response_model=Preview,
+              responses=by_id, tags=["exceptions"])
+    def preview(exception_id: str, body: PreviewBody | None = None) -> Any:
+        """What override_and_replay would deliver, validated; writes nothing."""
+        body = body or PreviewBody()
+        return JSONOut(wb.preview(exception_id, body.canonical_raw_id, body.override_patch))
+
+    @app.post("/v1/events", response_model=IngestSummary, responses=common, tags=["events"],
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": {
+                      "anyOf": [{"type": "array", "items": {}}, {"type": "object"}],
+                      "description": "a JSON array, each element one arrival whatever its "
+                                     "type; a single object is one arrival"}},
+                  "application/x-ndjson": {"schema": {
+                      "description": "text, one arrival per line (any line: one that "
+                                     "is not JSON is an invalid arrival)"}}}}})
+    async def post_events(
+        request: Request,
+        batch_id: Annotated[str | None, Header(alias="Opswb-Batch-Id", max_length=512)] = None,
+    ) -> Any:
+        """Ingest a JSON array or NDJSON body in one transaction; a batch id already
+        stored is skipped, so a client can retry safely."""
+        body = await request.body()
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        batch = batch_id or None
+        if kind in NDJSON_TYPES:
+            summary = await run_in_threadpool(wb.ingest_ndjson, body, batch)
+            return JSONOut(summary)
+        try:
+            value = loads(body)
+        except ValueError as e:
+            raise InvalidRequest(
+                f"request body is not JSON ({str(e)[:120]}); send a JSON array of events, "
+                "or NDJSON with Content-Type: application/x-ndjson") from None
+        if not isinstance(value, (list, dict)):
+            raise InvalidRequest("send a JSON array of events (or one event object), not "
+                                 f"a bare {type(value).__name__}")
+        elements = value if isinstance(value, list) else [value]
+        return JSONOut(await run_in_threadpool(wb.ingest_batch, elements, batch))
+
+    @app.get("/v1/audit", response_model=AuditPage, responses=common, tags=["audit"])
+    def audit(exception_id: str | None = None, actor: str | None = None,
+              tenant_id: str | None = None,
+              limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> Any:
+        """Audit entries, newest first."""
+        return JSONOut({"items": wb.audit(exception_id, actor, tenant_id, limit),
+                        "next_cursor": None})
+
+    @app.get("/v1/types", response_model=TypePage, responses=common, tags=["types"])
+    def list_types(tenant_id: str | None = None) -> Any:
+        """The allowlist: global entries plus the tenant's own."""
+        return JSONOut({"items": wb.types(tenant_id), "next_cursor": None})
+
+    @app.post("/v1/types", response_model=TypeChange, responses=common, tags=["types"])
+    def add_type(body: TypeBody) -> Any:
+        """Allow an event type globally or for one tenant (audited)."""
+        return JSONOut(wb.add_type(body.event_type, body.tenant_id, body.actor, body.notes))
+
+    @app.delete("/v1/types", response_model=TypeChange, responses={**common, 404: _ERR},
+                tags=["types"])
+    def remove_type(event_type: str, actor: str, tenant_id: str | None = None,
+                    notes: str | None = None) -> Any:
+        """Remove an allowlist entry (audited); a global type cannot be removed for one
+        tenant."""
+        return JSONOut(wb.remove_type(event_type, tenant_id, actor, notes))
+
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = base_openapi()
+            doc.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+                "type": "http", "scheme": "bearer"}
+            doc["security"] = [{"bearer": []}]
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document the server serves (kept in docs/openapi.json)."""
+    return create_app(None, token="unused").openapi()
+
+
+def serve(db: str, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
+          max_body: int | None = None) -> None:
+    """Run the API server over ``db`` until interrupted; it holds the file meanwhile."""
+    import uvicorn
+
+    from .served import ServedWorkbench
+
+    token = token or os.environ.get("OPSWB_API_TOKEN")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        print(f"opswb serve: no OPSWB_API_TOKEN set; generated token (shown once):\n"
+              f"  OPSWB_API_TOKEN={token}", file=sys.stderr, flush=True)
+    if max_body is None:
+        max_body = int(os.environ.get("OPSWB_MAX_BODY", DEFAULT_MAX_BODY))
+    wb = ServedWorkbench(db)
+    try:
+        print(f"opswb serve: holding {db}; clients use --db http://{host}:{port}",
+              file=sys.stderr, flush=True)
+        uvicorn.run(create_app(wb, token, max_body), host=host, port=port,
+                    log_level=os.environ.get("OPSWB_LOG_LEVEL", "info"))
+    finally:
+        wb.close()
+
+
+def _main(argv: list[str] | None = None) -> None:
+    """``python -m opswb.api serve --db PATH`` or ``python -m opswb.api openapi [FILE]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m opswb.api")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--db", default=None)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8765)
+    o = sub.add_parser("openapi")
+    o.add_argument("out", nargs="?")
+    args = parser.parse_args(argv)
+    if args.cmd == "serve":
+        from .store import default_db
+
+        serve(args.db or default_db(), args.host, args.port)
+        return
+    text = json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    _main()
