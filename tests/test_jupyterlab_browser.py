@@ -129,29 +129,26 @@ def _screenshot(page) -> None:
     page.screenshot(path=str(ARTIFACTS / "triage-jupyterlab.png"))
 
 
-def test_triage_notebook_renders_queue_panel_in_jupyterlab(jupyterlab):
-    from playwright.sync_api import sync_playwright
-
+def test_triage_notebook_renders_queue_panel_in_jupyterlab(jupyterlab, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    # One shared Chromium: pytest-playwright's session browser (see tests/support/browser.py).
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{jupyterlab}/lab/tree/triage.ipynb?reset", timeout=60_000)
+        page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
+        _run_all_cells(page)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{jupyterlab}/lab/tree/triage.ipynb?reset", timeout=60_000)
-            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
-            _run_all_cells(page)
-            try:
-                queue = page.wait_for_selector(".jp-OutputArea .opswb-queue",
-                                               state="visible", timeout=60_000)
-                # Every code cell ran: each prompt shows an execution count, none [*] or [ ].
-                page.wait_for_function(_ALL_CELLS_RAN, timeout=60_000)
-            finally:
-                _screenshot(page)
-            assert queue.is_visible()
-            text = page.locator(".jp-NotebookPanel .jp-Notebook").text_content()
-            assert "LAST chosen in 9 of 10 conflicts" in text  # the suggested rule
-            assert "invoice.paid" in text  # the unknown types table
-            assert page.locator(".jp-OutputArea-output[data-mime-type="
-                                "'application/vnd.jupyter.error']").count() == 0
+            queue = page.wait_for_selector(".jp-OutputArea .opswb-queue",
+                                           state="visible", timeout=60_000)
+            # Every code cell ran: each prompt shows an execution count, none [*] or [ ].
+            page.wait_for_function(_ALL_CELLS_RAN, timeout=60_000)
         finally:
-            browser.close()
+            _screenshot(page)
+        assert queue.is_visible()
+        text = page.locator(".jp-NotebookPanel .jp-Notebook").text_content()
+        assert "LAST chosen in 9 of 10 conflicts" in text  # the suggested rule
+        assert "invoice.paid" in text  # the unknown types table
+        assert page.locator(".jp-OutputArea-output[data-mime-type="
+                            "'application/vnd.jupyter.error']").count() == 0
+    finally:
+        page.close()

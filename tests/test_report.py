@@ -258,9 +258,7 @@ def test_failed_run_leaves_its_notebook_and_exits_1(tmp_path):
 
 
 @pytest.mark.browser
-def test_html_opens_offline_with_charts_and_tables(breached):
-    from playwright.sync_api import sync_playwright
-
+def test_html_opens_offline_with_charts_and_tables(breached, browser):
     html_path = breached["paths"]["html"]
     markup = html_path.read_text(encoding="utf-8")
     assert "rv.load(" not in markup and "import reportview" not in markup   # no code cells
@@ -273,32 +271,27 @@ def test_html_opens_offline_with_charts_and_tables(breached):
             attempted.append(route.request.url)
             route.abort()
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run",
-            "--disable-quic"])
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", guard)
-            page = context.new_page()
-            page.goto(html_path.as_uri(), wait_until="load")
-            images = page.eval_on_selector_all(
-                "img.opswb-chart", "els => els.map(e => [e.src.slice(0, 22), e.naturalWidth,"
-                " e.getBoundingClientRect().height])")
-            assert len(images) == 3
-            for src, width, height in images:
-                assert src == "data:image/png;base64," and width > 0 and height > 0
-            assert page.locator("table.opswb-table").count() >= 10
-            banner = page.locator(".opswb-breach").inner_text()
-            assert "max_open" in banner and "max_oldest_open_hours" in banner
-            assert XSS in page.locator("body").inner_text()           # shown as text
-            assert page.locator("img[src='x']").count() == 0
-            shot = ROOT / "test-artifacts" / "report.png"
-            shot.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        context.route("**/*", guard)
+        page = context.new_page()
+        page.goto(html_path.as_uri(), wait_until="load")
+        images = page.eval_on_selector_all(
+            "img.opswb-chart", "els => els.map(e => [e.src.slice(0, 22), e.naturalWidth,"
+            " e.getBoundingClientRect().height])")
+        assert len(images) == 3
+        for src, width, height in images:
+            assert src == "data:image/png;base64," and width > 0 and height > 0
+        assert page.locator("table.opswb-table").count() >= 10
+        banner = page.locator(".opswb-breach").inner_text()
+        assert "max_open" in banner and "max_oldest_open_hours" in banner
+        assert XSS in page.locator("body").inner_text()           # shown as text
+        assert page.locator("img[src='x']").count() == 0
+        shot = ROOT / "test-artifacts" / "report.png"
+        shot.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+    finally:
+        context.close()
     assert attempted == []
     docs = ROOT / "docs" / "img"
     docs.mkdir(parents=True, exist_ok=True)
