@@ -15,13 +15,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Load the sample data only into an empty (missing) store.
-$(DB): | $(STAMP)
-	$(BIN)/opswb ingest data/sample_events.jsonl --db $(DB)
+# Load the sample data only into an empty store (a missing file is an empty store).
+sample: $(STAMP)
+	@$(BIN)/python -c "import opswb, sys; sys.exit(0 if opswb.connect('$(DB)').health()['raw_events'] else 1)" \
+		|| $(BIN)/opswb ingest data/sample_events.jsonl --db $(DB)
 
-sample: $(DB)
-
-console: $(STAMP) $(DB)
+console: sample
 	$(BIN)/opswb console --db $(DB)
 
 # The whole suite: unit, scenario, API, browser and notebook (nbval) tests.

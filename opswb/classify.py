@@ -158,14 +158,13 @@ WHERE a.kstate IS NOT NULL AND NOT EXISTS (
 _OPENERS = """
 SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, st.source, o.kind,
        o.valid, st.error, st.event_type, st.payload, o.allowed,
-       coalesce(fo.event_type, fr.event_type) AS first_type,
-       coalesce(fo.payload, fr.payload) AS first_payload,
-       CASE WHEN fo.raw_id IS NULL THEN k.override_patch END AS first_patch
+       fo.event_type AS first_type, fo.payload AS first_payload,
+       CASE WHEN fo.raw_id IS NULL THEN k.override_patch END AS first_patch,
+       coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id
 FROM _out o JOIN _stage_in st USING (seq)
 LEFT JOIN idempotency_keys k
   ON o.kind = 'conflict' AND k.tenant_id = o.tenant_id
  AND k.idempotency_key = o.idempotency_key AND o.kstate IS NOT NULL
-LEFT JOIN raw_events fr ON fr.raw_id = coalesce(k.canonical_raw_id, k.first_exception_raw_id)
 LEFT JOIN (SELECT f.tenant_id, f.idempotency_key, f.raw_id, fs.event_type, fs.payload
            FROM _out f JOIN _stage_in fs USING (seq) WHERE f.valid AND f.rn = 1) fo
   ON o.kind = 'conflict' AND o.kstate IS NULL
@@ -230,6 +229,24 @@ def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> N
         con.unregister("_ex_in")
 
 
+def _fill_stored_first(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> None:
+    """FIRST's type and payload for conflicts on keys stored before this chunk.
+
+    Fetched by a literal raw_id list, which DuckDB prunes to a few row groups; a join
+    against raw_events would read the whole table's text.
+    """
+    wanted = sorted({o["first_raw_id"] for o in openers
+                     if o["first_type"] is None and o["first_raw_id"] is not None})
+    if not wanted:
+        return
+    found = {r[0]: r[1:] for r in con.execute(
+        "SELECT raw_id, event_type, payload FROM raw_events WHERE raw_id IN ("
+        + ", ".join("?" * len(wanted)) + ")", wanted).fetchall()}
+    for o in openers:
+        if o["first_type"] is None and o["first_raw_id"] in found:
+            o["first_type"], o["first_payload"] = found[o["first_raw_id"]]
+
+
 def _next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(con.execute("SELECT name, value FROM counters").fetchall())
 
@@ -262,6 +279,7 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple], origin: str |
     n_delivered = fetch_one(con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"]}))[0]
     openers = [dict(zip([d[0] for d in cur.description], r))
                for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
+    _fill_stored_first(con, openers)
     if openers:
         _insert_exceptions(con, openers)
     con.execute(_KEY_AGG)

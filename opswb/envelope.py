@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fingerprint import dumps, fingerprint, loads
+from .fingerprint import canonical_json, dumps, fingerprint_canonical, loads
 
 REQUIRED = ("tenant_id", "idempotency_key", "event_type")
 STAGE_COLUMNS = (
@@ -67,11 +67,13 @@ def stage_row(text: str, obj: Any = _NOT_PARSED, parse_error: str | None = None)
             dumps(g("payload")) if "payload" in obj else None,
             None, False, error,
         )
-    payload = obj["payload"]
+    # The canonical payload JSON serves twice: stored, and hashed into the fingerprint.
+    payload_json = canonical_json(obj["payload"])
     return (
         text, obj["tenant_id"], obj["idempotency_key"], obj["event_type"],
         _opt_str(obj.get("source")), _opt_str(obj.get("occurred_at")),
-        dumps(payload), fingerprint(obj["event_type"], payload), True, None,
+        payload_json.decode("utf-8"),
+        fingerprint_canonical(obj["event_type"], payload_json), True, None,
     )
 
 

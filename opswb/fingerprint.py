@@ -64,14 +64,19 @@ def canonical_json(value: Any) -> bytes:
     except (TypeError, orjson.JSONEncodeError):
         value = normalize_numbers(value)
         # Integers beyond 64 bits or lone surrogates: the slow, exact path.
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return text.encode("utf-8", "surrogatepass")
+        # ASCII escapes keep a lone surrogate storable as UTF-8; the same value always
+        # takes this path, so its fingerprint stays stable.
+        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
 def fingerprint(event_type: str, payload: Any) -> str:
     """The fingerprint of an event: 32 hex digits of a hash of its canonical JSON."""
-    body = b'{"event_type":' + canonical_json(event_type) + b',"payload":'
-    body += canonical_json(payload) + b"}"
+    return fingerprint_canonical(event_type, canonical_json(payload))
+
+
+def fingerprint_canonical(event_type: str, payload_json: bytes) -> str:
+    """``fingerprint`` from the payload's already-computed ``canonical_json``."""
+    body = b'{"event_type":' + canonical_json(event_type) + b',"payload":' + payload_json + b"}"
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 

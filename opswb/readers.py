@@ -126,8 +126,9 @@ def read_json_array(path: str | Path, start: int = 0, size: int | None = None) -
     return _chunks_of(elements, start, size or chunk_rows())
 
 
-def _stage_record(record: dict) -> tuple:
-    """Stage a tabular row: payload as JSON text or as a struct (dict)."""
+def record_envelope(record: dict) -> dict:
+    """A tabular row (CSV, Parquet, DataFrame) as an envelope: nulls dropped, a payload
+    given as JSON text parsed (a struct payload is already a dict)."""
     obj = {k: v for k, v in record.items() if v is not None and not _is_nan(v)}
     payload = obj.get("payload")
     if isinstance(payload, str):
@@ -135,7 +136,12 @@ def _stage_record(record: dict) -> tuple:
             obj["payload"] = loads(payload)
         except ValueError:
             pass  # stays a string: envelope_error says payload must be an object
-    return stage_row(_row_text(record), obj)
+    return obj
+
+
+def _stage_record(record: dict) -> tuple:
+    """Stage a tabular row: payload as JSON text or as a struct (dict)."""
+    return stage_row(_row_text(record), record_envelope(record))
 
 
 def _row_text(record: dict) -> str:

@@ -9,7 +9,6 @@ the same ingest again after a failure stores nothing twice (SPEC §10).
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from .errors import (
 )
 from .fingerprint import loads
 from .models import add_summaries, empty_summary
+from .readers import record_envelope as _record_element
 
 Progress = Callable[[int, int], None]
 BATCH_ROWS = 10_000
@@ -46,22 +46,6 @@ def _json_bytes(value: Any) -> bytes:
         return orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return json.dumps(value, separators=(",", ":")).encode()
-
-
-def _is_nan(v: Any) -> bool:
-    return isinstance(v, float) and math.isnan(v)
-
-
-def _record_element(record: dict) -> dict:
-    """A tabular row (CSV, Parquet, DataFrame) as the envelope the local reader makes."""
-    obj = {k: v for k, v in record.items() if v is not None and not _is_nan(v)}
-    payload = obj.get("payload")
-    if isinstance(payload, str):
-        try:
-            obj["payload"] = loads(payload)
-        except ValueError:
-            pass  # stays a string: the server opens INVALID_EVENT, as a local ingest would
-    return obj
 
 
 class RemoteWorkbench:

@@ -131,3 +131,16 @@ def test_raw_rows_are_append_only(local_wb, tmp_path):
     after = con.execute("SELECT * FROM raw_events ORDER BY raw_id").fetchall()
     con.close()
     assert after == before
+
+
+def test_lone_surrogate_and_huge_integer_payloads_are_stored(local_wb, tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text(
+        '{"tenant_id":"acme","idempotency_key":"s","event_type":"order.created",'
+        '"payload":{"x":"\\ud800","n":123456789012345678901234567890}}\n'
+        '{"tenant_id":"acme","idempotency_key":"s","event_type":"order.created",'
+        '"payload":{"n":123456789012345678901234567890,"x":"\\ud800"}}\n')
+    s = local_wb.ingest(str(path))
+    assert (s["processed"], s["duplicates"]) == (1, 1)
+    arrival = local_wb.key("acme", "s")["arrivals"][0]
+    assert arrival["payload"]["n"] == 123456789012345678901234567890
