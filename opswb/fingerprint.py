@@ -105,4 +105,4 @@ def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value).decode("utf-8")
     except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(value, separators=(",", ":"))  # ASCII: lone surrogates storable
