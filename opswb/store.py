@@ -64,6 +64,12 @@ def _holder_description(pid: str | None) -> str:
     return f"PID {pid}" + (f" ({cmd[:80]})" if cmd else "")
 
 
+def _config() -> dict:
+    # Without a limit DuckDB may use 80% of RAM; commits of a big store checkpoint, and a
+    # bounded pool keeps an ingest under 1 GB (it spills to disk beyond the limit).
+    return {"memory_limit": os.environ.get("OPSWB_MEMORY_LIMIT", "256MB")}
+
+
 def connect_raw(path: str, timeout: float | None = None,
                 read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open ``path``, retrying while another process holds it, for at most ``timeout`` s."""
@@ -72,7 +78,7 @@ def connect_raw(path: str, timeout: float | None = None,
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only)
+            return duckdb.connect(path, read_only=read_only, config=_config())
         except duckdb.IOException as e:
             msg = str(e)
             if not _LOCK_RE.search(msg):
