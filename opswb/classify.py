@@ -256,22 +256,29 @@ def _bump(con: duckdb.DuckDBPyConnection, name: str, by: int) -> None:
         con.execute("UPDATE counters SET value = value + ? WHERE name = ?", [by, name])
 
 
-def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple], origin: str | None,
-                replay_of: int | None = None,
+def stage_table(rows: list[tuple]) -> pa.Table:
+    """Staged tuples as the Arrow table the classification reads, numbered from 1."""
+    cols = list(zip(*rows)) if rows else [[] for _ in STAGE_COLUMNS]
+    arrays = [pa.array(range(1, len(rows) + 1), pa.int64())] + [
+        pa.array(col, _STAGE_SCHEMA.field(i + 1).type) for i, col in enumerate(cols)
+    ]
+    return pa.Table.from_arrays(arrays, schema=_STAGE_SCHEMA)
+
+
+def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple] | pa.Table,
+                origin: str | None, replay_of: int | None = None,
                 with_outcomes: bool = False) -> tuple[dict, list[dict]]:
-    """Store and classify ``rows`` (staged tuples) inside the caller's transaction.
+    """Store and classify ``rows`` (staged tuples, or their ``stage_table``) inside the
+    caller's transaction.
 
     Returns the §10 counts of this chunk and, when ``with_outcomes``, per stored raw in
     order its raw_id, outcome and exception_id.
     """
-    if not rows:
+    table = rows if isinstance(rows, pa.Table) else stage_table(rows)
+    if table.num_rows == 0:
         return {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0,
                 "attached": 0}, []
-    cols = list(zip(*rows))
-    arrays = [pa.array(range(1, len(rows) + 1), pa.int64())] + [
-        pa.array(col, _STAGE_SCHEMA.field(i + 1).type) for i, col in enumerate(cols)
-    ]
-    con.register("_stage_in", pa.Table.from_arrays(arrays, schema=_STAGE_SCHEMA))
+    con.register("_stage_in", table)
     ids = _next_ids(con)
     con.execute(_CLASSIFY)
     con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
@@ -287,7 +294,7 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple], origin: str |
     con.execute(_UPDATE_KEYS)
     con.execute(_UPDATE_ACTIVITY)
     con.execute(_INSERT_ACTIVITY)
-    _bump(con, "raw", len(rows))
+    _bump(con, "raw", table.num_rows)
     _bump(con, "exception", len(openers))
     _bump(con, "delivery", n_delivered)
     per_row = con.execute(
@@ -298,7 +305,7 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple], origin: str |
     for t in ("_cls", "_out", "_kagg"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.unregister("_stage_in")
-    summary = {"received": len(rows), "processed": counts.get("processed", 0),
+    summary = {"received": table.num_rows, "processed": counts.get("processed", 0),
                "duplicates": counts.get("duplicates", 0),
                "exceptions_opened": counts.get("exceptions_opened", 0),
                "attached": counts.get("attached", 0)}

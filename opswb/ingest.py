@@ -25,6 +25,8 @@ from .readers import READERS, Chunk, file_hash, file_kind, read_dataframe, read_
 from .store import open_store, transaction, write_lock
 
 Progress = Callable[[int, int], None]
+# Below this a second process costs more to start than it saves.
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
 def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
@@ -105,7 +107,7 @@ def ingest_chunks(db: Db, chunks: Iterable[Chunk], on_progress: Progress | None 
     """Store chunks that have no ledger identity (DataFrames, iterables)."""
     total = empty_summary()
     for chunk in prefetch(chunks):
-        if chunk.rows:
+        if chunk.count:
             add_summaries(total, _store(db, chunk.rows, None))
         if on_progress:
             on_progress(total["received"], chunk.nbytes)
@@ -127,7 +129,7 @@ def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -
         return total
     while True:
         restart = None
-        for chunk in prefetch(READERS[kind](path, offset)):
+        for chunk in _file_chunks(path, kind, offset):
             with _writing(db) as con:
                 done, current = storage.ledger_progress(con, origin)
                 if done or current != offset:
@@ -135,7 +137,7 @@ def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -
                     restart = (done, current)
                 else:
                     summary, _ = store_chunk(con, chunk.rows, origin)
-                    storage.ledger_record(con, origin, str(path), len(chunk.rows),
+                    storage.ledger_record(con, origin, str(path), chunk.count,
                                           chunk.end_offset)
                     add_summaries(total, summary)
             if restart:
@@ -151,6 +153,17 @@ def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -
     with _writing(db) as con:
         storage.ledger_complete(con, origin, str(path))
     return total
+
+
+def _file_chunks(path: Path, kind: str, offset: int) -> Iterator[Chunk]:
+    """A large JSON Lines file is parsed in a second process; the rest on a thread."""
+    threshold = int(os.environ.get("OPSWB_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES))
+    if kind == "jsonl" and path.stat().st_size - offset > threshold and \
+            os.environ.get("OPSWB_PARSE_PROCESS", "1") != "0":
+        from .parallel import jsonl_chunks_in_subprocess
+
+        return jsonl_chunks_in_subprocess(path, offset)
+    return prefetch(READERS[kind](path, offset))
 
 
 def ingest_batch(db: Db, rows: list[tuple], batch_id: str | None) -> dict:

@@ -34,9 +34,14 @@ def chunk_rows() -> int:
 class Chunk:
     """Staged rows plus the input offset just past the last of them."""
 
-    rows: list[tuple]
+    rows: Any  # staged tuples, or already their Arrow table (see parallel.py)
     end_offset: int
     nbytes: int = 0
+
+    @property
+    def count(self) -> int:
+        """How many arrivals the chunk holds."""
+        return self.rows.num_rows if hasattr(self.rows, "num_rows") else len(self.rows)
 
 
 def file_hash(path: str | Path) -> str:

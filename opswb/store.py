@@ -67,7 +67,10 @@ def _holder_description(pid: str | None) -> str:
 def _config() -> dict:
     # Without a limit DuckDB may use 80% of RAM; commits of a big store checkpoint, and a
     # bounded pool keeps an ingest under 1 GB (it spills to disk beyond the limit).
-    return {"memory_limit": os.environ.get("OPSWB_MEMORY_LIMIT", "256MB")}
+    # zstd for every column: measured on 600k events, commits (which checkpoint) took 40%
+    # less time than DuckDB's default per-column choice, and the file came out 35% smaller.
+    return {"memory_limit": os.environ.get("OPSWB_MEMORY_LIMIT", "256MB"),
+            "force_compression": "zstd"}
 
 
 def connect_raw(path: str, timeout: float | None = None,
