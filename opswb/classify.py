@@ -8,8 +8,10 @@ No Python loop runs per event here, except over the few exceptions a chunk opens
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import duckdb
-import pyarrow as pa
 
 from .envelope import STAGE_COLUMNS
 from .fingerprint import dumps, loads
@@ -17,10 +19,24 @@ from .jsondiff import json_diff
 from .mergepatch import merge_patch
 from .store import fetch_one
 
-_STAGE_SCHEMA = pa.schema(
-    [("seq", pa.int64())]
-    + [(c, pa.bool_() if c == "valid" else pa.string()) for c in STAGE_COLUMNS]
-)
+
+@functools.cache
+def _schemas() -> tuple:
+    """The Arrow schemas of staged arrivals and new exceptions.
+
+    pyarrow is imported on first use: reading paths (the CLI's health, a console page)
+    never stage anything and start faster without it.
+    """
+    import pyarrow as pa
+
+    stage = pa.schema([("seq", pa.int64())] + [
+        (c, pa.bool_() if c == "valid" else pa.string()) for c in STAGE_COLUMNS])
+    exceptions = pa.schema([
+        ("exception_id", pa.int64()), ("tenant_id", pa.string()),
+        ("idempotency_key", pa.string()), ("source", pa.string()),
+        ("reason_code", pa.string()), ("details", pa.string()), ("raw_id", pa.int64()),
+    ])
+    return pa, stage, exceptions
 
 # Valid arrivals joined with their key record and classified in arrival order.
 _CLASSIFY = """
@@ -203,21 +219,15 @@ def _details(row: dict) -> tuple[str, str]:
     return "IDEMPOTENCY_CONFLICT", dumps(details)
 
 
-_EX_SCHEMA = pa.schema([
-    ("exception_id", pa.int64()), ("tenant_id", pa.string()),
-    ("idempotency_key", pa.string()), ("source", pa.string()),
-    ("reason_code", pa.string()), ("details", pa.string()), ("raw_id", pa.int64()),
-])
-
-
 def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> None:
     rows = []
     for o in openers:
         reason, details = _details(o)
         rows.append((o["exception_id"], o["tenant_id"], o["idempotency_key"], o["source"],
                      reason, details, o["raw_id"]))
+    pa, _, schema = _schemas()
     table = pa.Table.from_arrays(
-        [pa.array(c, f.type) for c, f in zip(zip(*rows), _EX_SCHEMA)], schema=_EX_SCHEMA)
+        [pa.array(c, f.type) for c, f in zip(zip(*rows), schema)], schema=schema)
     con.register("_ex_in", table)
     try:
         con.execute(
@@ -256,16 +266,17 @@ def _bump(con: duckdb.DuckDBPyConnection, name: str, by: int) -> None:
         con.execute("UPDATE counters SET value = value + ? WHERE name = ?", [by, name])
 
 
-def stage_table(rows: list[tuple]) -> pa.Table:
+def stage_table(rows: list[tuple]) -> Any:
     """Staged tuples as the Arrow table the classification reads, numbered from 1."""
+    pa, schema, _ = _schemas()
     cols = list(zip(*rows)) if rows else [[] for _ in STAGE_COLUMNS]
     arrays = [pa.array(range(1, len(rows) + 1), pa.int64())] + [
-        pa.array(col, _STAGE_SCHEMA.field(i + 1).type) for i, col in enumerate(cols)
+        pa.array(col, schema.field(i + 1).type) for i, col in enumerate(cols)
     ]
-    return pa.Table.from_arrays(arrays, schema=_STAGE_SCHEMA)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple] | pa.Table,
+def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
                 origin: str | None, replay_of: int | None = None,
                 with_outcomes: bool = False) -> tuple[dict, list[dict]]:
     """Store and classify ``rows`` (staged tuples, or their ``stage_table``) inside the
@@ -274,7 +285,7 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: list[tuple] | pa.Table,
     Returns the §10 counts of this chunk and, when ``with_outcomes``, per stored raw in
     order its raw_id, outcome and exception_id.
     """
-    table = rows if isinstance(rows, pa.Table) else stage_table(rows)
+    table = rows if hasattr(rows, "num_rows") else stage_table(rows)
     if table.num_rows == 0:
         return {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0,
                 "attached": 0}, []
