@@ -56,10 +56,15 @@ def _holder_description(pid: str | None) -> str:
     if not pid:
         return "another process"
     try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
     except OSError:
-        cmd = ""
-    if "serve" in cmd and "opswb" in cmd:
+        argv = ""
+    args = [a for a in argv.split("\0") if a]
+    cmd = " ".join(args)
+    # `opswb serve ...`, `python -m opswb.cli serve ...` or `python -m opswb.api serve ...`
+    launcher = any(a.endswith("/opswb") or a in ("opswb", "opswb.cli", "opswb.api")
+                   for a in args)
+    if launcher and "serve" in args:
         return f"an `opswb serve` server (PID {pid}); use its URL as --db / OPSWB_DB instead"
     return f"PID {pid}" + (f" ({cmd[:80]})" if cmd else "")
 
