@@ -35,15 +35,6 @@ class Action(StrEnum):
     OVERRIDE_AND_REPLAY = "override_and_replay"
 
 
-class Outcome(StrEnum):
-    """What ingest did with one arrival: the §10 summary bucket it counts in."""
-
-    PROCESSED = "processed"
-    DUPLICATE = "duplicates"
-    OPENED = "exceptions_opened"
-    ATTACHED = "attached"
-
-
 SUMMARY_KEYS = ("received", "processed", "duplicates", "exceptions_opened", "attached")
 
 

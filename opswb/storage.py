@@ -169,12 +169,6 @@ def exception_fingerprints(con: duckdb.DuckDBPyConnection, exception_id: int) ->
         " AND fingerprint IS NOT NULL", [exception_id]).fetchall()]
 
 
-def exception_raw_ids(con: duckdb.DuckDBPyConnection, exception_id: int) -> list[int]:
-    return [r[0] for r in con.execute(
-        "SELECT raw_id FROM raw_events WHERE exception_id = ? ORDER BY raw_id",
-        [exception_id]).fetchall()]
-
-
 # ---- exceptions ------------------------------------------------------------------------
 
 _EX_SELECT = "SELECT " + ", ".join(EXCEPTION_FIELDS) + " FROM exceptions"
