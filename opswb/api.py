@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
@@ -377,9 +378,22 @@ def openapi_document() -> dict[str, Any]:
     return create_app(None, token="unused").openapi()
 
 
+def _snapshot_every(wb: Any, seconds: float, stop: threading.Event) -> None:
+    """Record a health snapshot every ``seconds`` until ``stop`` is set (SPEC §8)."""
+    while not stop.wait(seconds):
+        try:
+            wb.record_snapshot()
+        except OpswbError as e:  # keep serving; the next tick tries again
+            print(f"opswb serve: health snapshot failed: {e}", file=sys.stderr, flush=True)
+
+
 def serve(db: str, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
-          max_body: int | None = None) -> None:
-    """Run the API server over ``db`` until interrupted; it holds the file meanwhile."""
+          max_body: int | None = None, snapshot_every: float | None = None) -> None:
+    """Run the API server over ``db`` until interrupted; it holds the file meanwhile.
+
+    ``snapshot_every`` (seconds, default ``OPSWB_SNAPSHOT_EVERY``, 0 = off) records health
+    snapshots on a schedule, so the report's trend exists without cron.
+    """
     import uvicorn
 
     from .served import ServedWorkbench
@@ -391,13 +405,20 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8765, token: str | None 
               f"  OPSWB_API_TOKEN={token}", file=sys.stderr, flush=True)
     if max_body is None:
         max_body = int(os.environ.get("OPSWB_MAX_BODY", DEFAULT_MAX_BODY))
+    if snapshot_every is None:
+        snapshot_every = float(os.environ.get("OPSWB_SNAPSHOT_EVERY", 0) or 0)
     wb = ServedWorkbench(db)
+    stop = threading.Event()
+    if snapshot_every > 0:
+        threading.Thread(target=_snapshot_every, args=(wb, snapshot_every, stop),
+                         daemon=True, name="opswb-snapshots").start()
     try:
         print(f"opswb serve: holding {db}; clients use --db http://{host}:{port}",
               file=sys.stderr, flush=True)
         uvicorn.run(create_app(wb, token, max_body), host=host, port=port,
                     log_level=os.environ.get("OPSWB_LOG_LEVEL", "info"))
     finally:
+        stop.set()
         wb.close()
 
 

@@ -203,12 +203,15 @@ def types_remove(event_type: str, db: Db = None, tenant: Tenant = None, actor: A
 @app.command()
 @command
 def serve(db: Db = None, host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-          port: Annotated[int, typer.Option("--port")] = 8765) -> None:
+          port: Annotated[int, typer.Option("--port")] = 8765,
+          snapshot_every: Annotated[Optional[float], typer.Option(
+              "--snapshot-every", help="Record a health snapshot every N seconds "
+              "(default OPSWB_SNAPSHOT_EVERY; 0 = off).")] = None) -> None:
     """Serve the HTTP API; the server owns the store file while it runs."""
     from .api import serve as run
     from .store import default_db
 
-    run(db or default_db(), host=host, port=port)
+    run(db or default_db(), host=host, port=port, snapshot_every=snapshot_every)
 
 
 @app.command()

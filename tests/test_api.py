@@ -190,7 +190,8 @@ def small_server(tmp_path_factory):
     """A server with a 64 KiB body limit and no OPSWB_API_TOKEN (it makes its own)."""
     d = tmp_path_factory.mktemp("small")
     server = ServerProcess(str(d / "opswb.duckdb"), d / "serve.log",
-                           env={"OPSWB_MAX_BODY": "65536"}, generate_token=True)
+                           env={"OPSWB_MAX_BODY": "65536", "OPSWB_SNAPSHOT_EVERY": "0.3"},
+                           generate_token=True)
     try:
         yield server.wait()
     finally:
@@ -204,6 +205,18 @@ def test_server_without_a_token_makes_one_and_prints_it_once(small_server):
     assert httpx.get(url + "/v1/health").status_code == 401
     assert httpx.get(url + "/v1/health",
                      headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_server_records_health_snapshots_on_a_schedule(small_server):
+    url, token = small_server
+    auth = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 20
+    items: list = []
+    while time.monotonic() < deadline and len(items) < 2:
+        time.sleep(0.3)
+        items = httpx.get(url + "/v1/health/snapshots", headers=auth).json()["items"]
+    assert len(items) >= 2
+    assert items[0]["taken_at"] < items[-1]["taken_at"]
 
 
 def test_streamed_body_over_the_limit_is_413(small_server):
