@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -100,16 +99,13 @@ def test_types_add_remove_and_refusal(loaded):
     assert r.returncode != 0 and "already open" in r.stderr
 
 
-def test_health_answers_fast_from_a_cold_start(loaded):
+def test_cli_path_imports_no_heavy_library(loaded):
+    """What keeps `opswb health` quick from a cold start (no timing asserted)."""
     db, _ = loaded
-    started = time.monotonic()
-    r = run("health", "--db", db, "--json")
-    assert r.returncode == 0
-    # Not a timing assertion: the heavy libraries must simply not be imported.
+    assert run("health", "--db", db, "--json").returncode == 0
     probe = subprocess.run([sys.executable, "-c",
                             "import sys, opswb.cli; from opswb.cli import app;"
                             "heavy = [m for m in ('pandas', 'papermill', 'nbformat',"
                             " 'ipywidgets', 'fastapi', 'matplotlib') if m in sys.modules];"
                             "print(heavy)"], capture_output=True, text=True)
     assert probe.stdout.strip() == "[]"
-    assert time.monotonic() - started > 0
