@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
-import orjson
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -51,7 +50,7 @@ from .api_models import (
     TypePage,
 )
 from .errors import InvalidRequest, OpswbError
-from .fingerprint import loads
+from .fingerprint import dump_bytes, loads
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl",
@@ -59,21 +58,13 @@ NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl
 _ERR = {"model": ErrorBody}
 
 
-def _json_bytes(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
-        # integers past 64 bits and lone surrogates: exact, ASCII-escaped JSON
-        return json.dumps(value, separators=(",", ":")).encode()
-
-
 class JSONOut(JSONResponse):
-    """JSON via orjson, with the exact stdlib fallback the engine's ``dumps`` uses."""
+    """JSON via the engine's ``dump_bytes`` (orjson, with an exact stdlib fallback)."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return _json_bytes(content)
+        return dump_bytes(content)
 
 
 def _error(status: int, message: str, kind: str | None = None, **extra: Any) -> JSONOut:

@@ -100,9 +100,15 @@ def loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
+def dump_bytes(value: Any) -> bytes:
+    """Compact JSON of ``value`` as UTF-8 bytes (keys in their given order)."""
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        # Integers past 64 bits, lone surrogates: exact, ASCII-escaped (so storable) JSON.
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text of ``value`` (keys in their given order)."""
-    try:
-        return orjson.dumps(value).decode("utf-8")
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, separators=(",", ":"))  # ASCII: lone surrogates storable
+    return dump_bytes(value).decode("utf-8")

@@ -70,14 +70,17 @@ def _serve(path: str, start: int) -> None:
     out = sys.stdout.buffer
     for chunk in read_jsonl(path, start):
         table = stage_table(chunk.rows)
+        end, nbytes = chunk.end_offset, chunk.nbytes
+        del chunk  # drop the Python rows before the reader builds the next chunk
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
+        del table
         payload = sink.getvalue()
-        out.write(_HEADER.pack(chunk.end_offset, chunk.nbytes, payload.size))
+        out.write(_HEADER.pack(end, nbytes, payload.size))
         out.write(payload)
         out.flush()
-
+        del payload
 
 if __name__ == "__main__":
     try:
