@@ -14,10 +14,10 @@ from typing import Any
 import duckdb
 
 from .envelope import STAGE_COLUMNS
-from .fingerprint import dumps, loads
+from .fingerprint import dumps, fingerprint, loads
 from .jsondiff import json_diff
 from .mergepatch import merge_patch
-from .store import fetch_one
+from .storage import RAW_PAYLOAD, remember_fingerprints
 
 
 @functools.cache
@@ -29,8 +29,10 @@ def _schemas() -> tuple:
     """
     import pyarrow as pa
 
+    # ``lean``: the payload is ``text``'s own (bulk JSON Lines), so it is not stored twice.
     stage = pa.schema([("seq", pa.int64())] + [
-        (c, pa.bool_() if c == "valid" else pa.string()) for c in STAGE_COLUMNS])
+        (c, pa.bool_() if c == "valid" else pa.string()) for c in STAGE_COLUMNS]
+        + [("lean", pa.bool_())])
     exceptions = pa.schema([
         ("exception_id", pa.int64()), ("tenant_id", pa.string()),
         ("idempotency_key", pa.string()), ("source", pa.string()),
@@ -38,17 +40,25 @@ def _schemas() -> tuple:
     ])
     return pa, stage, exceptions
 
-# Valid arrivals joined with their key record and classified in arrival order.
+# A staged arrival's payload JSON: a ``lean`` row (bulk JSON Lines) keeps it in its text.
+_PAYLOAD = ("CASE WHEN {s}.lean THEN try(json_extract({s}.text, '$.payload'))::VARCHAR"
+            " ELSE {s}.payload END")
+
+# Arrivals of contested keys (``_ck``) joined with their key record and classified in
+# arrival order. Every other valid arrival is its key's only one: processed, or unknown.
 _CLASSIFY = """
 CREATE OR REPLACE TEMP TABLE _cls AS
 WITH s AS (
-    SELECT st.seq, st.tenant_id, st.idempotency_key, st.event_type, st.fingerprint,
+    SELECT st.seq, st.tenant_id, st.idempotency_key, st.event_type,
+           coalesce(st.fingerprint, fp.fingerprint) AS fingerprint,
            k.state AS kstate, k.adjudicated_fingerprints AS adj, k.open_exception_id AS kopen,
            EXISTS (SELECT 1 FROM event_types t
                    WHERE t.event_type = st.event_type AND t.tenant_id IN ('', st.tenant_id))
              AS allowed
     FROM _stage_in st
-    LEFT JOIN idempotency_keys k
+    SEMI JOIN _ck c ON c.tenant_id = st.tenant_id AND c.idempotency_key = st.idempotency_key
+    LEFT JOIN _fp fp USING (seq)
+    LEFT JOIN _khit k
       ON k.tenant_id = st.tenant_id AND k.idempotency_key = st.idempotency_key
     WHERE st.valid
 ), r AS (
@@ -78,19 +88,34 @@ SELECT *, CASE
 FROM g
 """
 
-# Exception ids for the openers (unknown, conflict, invalid), in arrival order; attached
-# arrivals point at their key's open exception or at the one opened in this chunk.
+# Every arrival that is not a plain "processed, key's only arrival": invalid ones, those of
+# contested keys, and lone arrivals of a type not allowed. Openers get exception ids in
+# arrival order; attached arrivals point at their key's open exception or at the one
+# opened in this chunk. Arrivals absent from ``_out`` are processed.
 _ASSIGN = """
 CREATE OR REPLACE TEMP TABLE _out AS
 WITH all_rows AS (
-    SELECT st.seq, st.valid, st.tenant_id, st.idempotency_key, st.fingerprint,
-           c.kind, c.kstate, c.kopen, c.allowed, c.rn,
-           (NOT st.valid OR c.kind IN ('unknown', 'conflict')) AS opens
-    FROM _stage_in st LEFT JOIN _cls c USING (seq)
+    SELECT seq, valid, tenant_id, idempotency_key, NULL::VARCHAR AS fingerprint,
+           'invalid' AS kind, NULL::VARCHAR AS kstate, NULL::BIGINT AS kopen,
+           NULL::BOOLEAN AS allowed, NULL::BIGINT AS rn
+    FROM _stage_in WHERE NOT valid
+    UNION ALL
+    SELECT seq, true, tenant_id, idempotency_key, fingerprint, kind, kstate, kopen, allowed, rn
+    FROM _cls
+    UNION ALL
+    SELECT st.seq, true, st.tenant_id, st.idempotency_key, st.fingerprint, 'unknown', NULL,
+           NULL, false, 1
+    FROM _stage_in st
+    ANTI JOIN _ck c ON c.tenant_id = st.tenant_id AND c.idempotency_key = st.idempotency_key
+    WHERE st.valid AND NOT EXISTS (
+        SELECT 1 FROM event_types t
+        WHERE t.event_type = st.event_type AND t.tenant_id IN ('', st.tenant_id))
 ), op AS (
+    SELECT *, kind IN ('invalid', 'unknown', 'conflict') AS opens FROM all_rows
+), num AS (
     SELECT *, CASE WHEN opens THEN $ex_base + row_number() OVER (PARTITION BY opens
                                                                  ORDER BY seq) END AS opened_id
-    FROM all_rows
+    FROM op
 )
 SELECT *, $raw_base + seq AS raw_id,
        CASE WHEN opens THEN opened_id
@@ -100,24 +125,37 @@ SELECT *, $raw_base + seq AS raw_id,
             WHEN kind = 'processed' THEN 'processed'
             WHEN kind = 'duplicate' THEN 'duplicates'
             ELSE 'attached' END AS outcome
-FROM op
+FROM num
 """
 
 # Raw rows are written in one pass from the staged arrow table; raw_id carries the order.
 _INSERT_RAWS = """
 INSERT INTO raw_events
-SELECT o.raw_id, now(), s.text, s.tenant_id, s.idempotency_key, s.event_type, s.source,
-       s.occurred_at, s.payload, s.fingerprint, s.valid, s.error, o.outcome, o.exception_id,
-       $origin, $replay_of
-FROM _stage_in s JOIN _out o USING (seq)
+SELECT $raw_base + s.seq, now(), s.text, s.tenant_id, s.idempotency_key, s.event_type,
+       s.source, s.occurred_at, CASE WHEN s.lean THEN NULL ELSE s.payload END,
+       coalesce(o.fingerprint, s.fingerprint), s.valid,
+       s.error, coalesce(o.outcome, 'processed'), o.exception_id, $origin, $replay_of
+FROM _stage_in s LEFT JOIN _out o USING (seq)
 """
 
 # Ordinary deliveries point at their raw for the payload; only replays carry their own.
+# A delivery's id is the counter plus its arrival's position: increasing, with gaps.
 _INSERT_DELIVERIES = """
 INSERT INTO deliveries
-SELECT $d_base + row_number() OVER (ORDER BY seq), tenant_id, idempotency_key, raw_id,
-       NULL, NULL, fingerprint, false, NULL, now()
-FROM _out WHERE kind = 'processed'
+SELECT $d_base + s.seq, s.tenant_id, s.idempotency_key, $raw_base + s.seq, NULL, NULL,
+       coalesce(o.fingerprint, s.fingerprint), false, NULL, now()
+FROM _stage_in s LEFT JOIN _out o USING (seq)
+WHERE s.valid AND coalesce(o.kind, 'processed') = 'processed'
+"""
+
+# A key's only arrival, processed: its new key record.
+_INSERT_LONE_KEYS = """
+INSERT INTO idempotency_keys
+SELECT s.tenant_id, s.idempotency_key, 'processed', $raw_base + s.seq, $raw_base + s.seq,
+       $raw_base + s.seq, s.fingerprint, NULL, 1, 1,
+       CASE WHEN s.fingerprint IS NULL THEN []::VARCHAR[] ELSE [s.fingerprint] END, NULL, NULL
+FROM _stage_in s ANTI JOIN _out o USING (seq)
+WHERE s.valid
 """
 
 # Per key touched by the chunk: counts and what changed.
@@ -148,8 +186,10 @@ _UPDATE_KEYS = """
 UPDATE idempotency_keys AS k SET
     state = 'quarantined',
     open_exception_id = a.opened_ex,
-    first_exception_raw_id = coalesce(k.first_exception_raw_id, a.opened_raw)
-FROM _kagg a
+    first_exception_raw_id = coalesce(k.first_exception_raw_id, a.opened_raw),
+    canonical_fingerprint = h.canonical_fingerprint,
+    adjudicated_fingerprints = h.adjudicated_fingerprints
+FROM _kagg a JOIN _khit h USING (tenant_id, idempotency_key)
 WHERE a.kstate IS NOT NULL AND a.opened_ex IS NOT NULL AND k.tenant_id = a.tenant_id
   AND k.idempotency_key = a.idempotency_key
 """
@@ -171,23 +211,90 @@ WHERE a.kstate IS NOT NULL AND NOT EXISTS (
 """
 
 # The openers with what the exception row needs, and FIRST for conflicts.
-_OPENERS = """
+_OPENERS = f"""
 SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, st.source, o.kind,
-       o.valid, st.error, st.event_type, st.payload, o.allowed,
+       o.valid, st.error, st.event_type, {_PAYLOAD.format(s="st")} AS payload, o.allowed,
        fo.event_type AS first_type, fo.payload AS first_payload,
        CASE WHEN fo.raw_id IS NULL THEN k.override_patch END AS first_patch,
        coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id
 FROM _out o JOIN _stage_in st USING (seq)
-LEFT JOIN idempotency_keys k
+LEFT JOIN _khit k
   ON o.kind = 'conflict' AND k.tenant_id = o.tenant_id
  AND k.idempotency_key = o.idempotency_key AND o.kstate IS NOT NULL
-LEFT JOIN (SELECT f.tenant_id, f.idempotency_key, f.raw_id, fs.event_type, fs.payload
+LEFT JOIN (SELECT f.tenant_id, f.idempotency_key, f.raw_id, fs.event_type,
+                  {_PAYLOAD.format(s="fs")} AS payload
            FROM _out f JOIN _stage_in fs USING (seq) WHERE f.valid AND f.rn = 1) fo
   ON o.kind = 'conflict' AND o.kstate IS NULL
  AND fo.tenant_id = o.tenant_id AND fo.idempotency_key = o.idempotency_key
 WHERE o.exception_id IS NOT NULL AND (NOT o.valid OR o.kind IN ('unknown', 'conflict'))
 ORDER BY o.seq
 """
+
+
+# The stored records of the keys this chunk names (one scan of the key table).
+_KEY_HITS = """
+CREATE OR REPLACE TEMP TABLE _kc AS
+SELECT tenant_id, idempotency_key, count(*) AS n FROM _stage_in WHERE valid GROUP BY ALL;
+CREATE OR REPLACE TEMP TABLE _khit AS
+SELECT k.tenant_id, k.idempotency_key, k.state, k.adjudicated_fingerprints,
+       k.open_exception_id, k.canonical_raw_id, k.canonical_fingerprint, k.override_patch,
+       k.first_exception_raw_id
+FROM idempotency_keys k
+SEMI JOIN _kc s ON k.tenant_id = s.tenant_id AND k.idempotency_key = s.idempotency_key;
+CREATE OR REPLACE TEMP TABLE _ck AS
+SELECT tenant_id, idempotency_key FROM _kc WHERE n > 1
+UNION SELECT tenant_id, idempotency_key FROM _khit;
+"""
+
+# Arrivals whose fingerprint decides something: their key is contested (arrives more than
+# once in the chunk or is already stored). A key's only arrival (most of a bulk load)
+# needs none.
+_CONTESTED = f"""
+SELECT s.seq, s.event_type, {_PAYLOAD.format(s="s")} AS payload FROM _stage_in s
+SEMI JOIN _ck c ON c.tenant_id = s.tenant_id AND c.idempotency_key = s.idempotency_key
+WHERE s.valid AND s.fingerprint IS NULL
+"""
+
+
+def _fill_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
+    """SPEC §4 fingerprints where they are needed: contested arrivals (``_fp``) and the
+    delivered raw of a stored key whose fingerprint was never computed (in ``_khit``)."""
+    pa, _, _ = _schemas()
+    con.execute(_KEY_HITS)
+    rows = con.execute(_CONTESTED).fetchall()
+    fps = [fingerprint(t, loads(p)) for _, t, p in rows]
+    con.register("_fp_in", pa.table({"seq": pa.array([r[0] for r in rows], pa.int64()),
+                                     "fingerprint": pa.array(fps, pa.string())}))
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _fp AS SELECT * FROM _fp_in")
+    finally:
+        con.unregister("_fp_in")
+    lazy = con.execute(
+        "SELECT tenant_id, idempotency_key, canonical_raw_id FROM _khit"
+        " WHERE canonical_fingerprint IS NULL AND canonical_raw_id IS NOT NULL").fetchall()
+    if not lazy:
+        return
+    ids = sorted({r[2] for r in lazy})
+    found = {}
+    for i in range(0, len(ids), 1000):
+        part = ids[i:i + 1000]
+        found.update({r[0]: fingerprint(r[1], loads(r[2])) for r in con.execute(
+            f"SELECT raw_id, event_type, {RAW_PAYLOAD} FROM raw_events WHERE raw_id IN ("
+            + ", ".join("?" * len(part)) + ")", part).fetchall()})
+    remember_fingerprints(con, found)
+    hits = [(r[0], r[1], found[r[2]]) for r in lazy if r[2] in found]
+    con.register("_kfp_in", pa.table({
+        "tenant_id": pa.array([h[0] for h in hits], pa.string()),
+        "idempotency_key": pa.array([h[1] for h in hits], pa.string()),
+        "fingerprint": pa.array([h[2] for h in hits], pa.string())}))
+    try:
+        con.execute(
+            "UPDATE _khit AS k SET canonical_fingerprint = f.fingerprint, adjudicated_fingerprints"
+            " = list_distinct(list_append(k.adjudicated_fingerprints, f.fingerprint))"
+            " FROM _kfp_in f WHERE k.tenant_id = f.tenant_id"
+            " AND k.idempotency_key = f.idempotency_key")
+    finally:
+        con.unregister("_kfp_in")
 
 
 def _details(row: dict) -> tuple[str, str]:
@@ -250,7 +357,7 @@ def _fill_stored_first(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> N
     if not wanted:
         return
     found = {r[0]: r[1:] for r in con.execute(
-        "SELECT raw_id, event_type, payload FROM raw_events WHERE raw_id IN ("
+        f"SELECT raw_id, event_type, {RAW_PAYLOAD} FROM raw_events WHERE raw_id IN ("
         + ", ".join("?" * len(wanted)) + ")", wanted).fetchall()}
     for o in openers:
         if o["first_type"] is None and o["first_raw_id"] in found:
@@ -272,7 +379,7 @@ def stage_table(rows: list[tuple]) -> Any:
     cols = list(zip(*rows)) if rows else [[] for _ in STAGE_COLUMNS]
     arrays = [pa.array(range(1, len(rows) + 1), pa.int64())] + [
         pa.array(col, schema.field(i + 1).type) for i, col in enumerate(cols)
-    ]
+    ] + [pa.array([False] * len(rows), pa.bool_())]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -291,15 +398,18 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
                 "attached": 0}, []
     con.register("_stage_in", table)
     ids = _next_ids(con)
+    _fill_fingerprints(con)
     con.execute(_CLASSIFY)
     con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
-    con.execute(_INSERT_RAWS, {"origin": origin, "replay_of": replay_of})
-    n_delivered = fetch_one(con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"]}))[0]
+    con.execute(_INSERT_RAWS, {"raw_base": ids["raw"], "origin": origin,
+                               "replay_of": replay_of})
+    con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"], "raw_base": ids["raw"]})
     openers = [dict(zip([d[0] for d in cur.description], r))
                for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
     _fill_stored_first(con, openers)
     if openers:
         _insert_exceptions(con, openers)
+    con.execute(_INSERT_LONE_KEYS, {"raw_base": ids["raw"]})
     con.execute(_KEY_AGG)
     con.execute(_INSERT_KEYS)
     con.execute(_UPDATE_KEYS)
@@ -307,15 +417,18 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     con.execute(_INSERT_ACTIVITY)
     _bump(con, "raw", table.num_rows)
     _bump(con, "exception", len(openers))
-    _bump(con, "delivery", n_delivered)
+    _bump(con, "delivery", table.num_rows)
     per_row = con.execute(
-        "SELECT raw_id, outcome, exception_id FROM _out ORDER BY seq").fetchall() \
-        if with_outcomes else []
+        "SELECT $raw_base + s.seq, coalesce(o.outcome, 'processed'), o.exception_id"
+        " FROM _stage_in s LEFT JOIN _out o USING (seq) ORDER BY s.seq",
+        {"raw_base": ids["raw"]}).fetchall() if with_outcomes else []
     counts = dict(con.execute(
         "SELECT outcome, count(*) FROM _out GROUP BY outcome").fetchall())
-    for t in ("_cls", "_out", "_kagg"):
+    for t in ("_cls", "_out", "_kagg", "_khit", "_fp", "_kc", "_ck"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.unregister("_stage_in")
+    counts["processed"] = table.num_rows - sum(
+        v for k, v in counts.items() if k != "processed")
     summary = {"received": table.num_rows, "processed": counts.get("processed", 0),
                "duplicates": counts.get("duplicates", 0),
                "exceptions_opened": counts.get("exceptions_opened", 0),

@@ -25,18 +25,18 @@ from .readers import READERS, Chunk, file_hash, file_kind, read_dataframe, read_
 from .store import open_store, transaction, write_lock
 
 Progress = Callable[[int, int], None]
-# Below this a second process costs more to start than it saves.
-PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
 def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     """Parse the next chunk on a thread while the current one is stored.
 
-    Parsing is Python (holds the GIL); storing is DuckDB (releases it), so the two overlap
-    on two cores. At most one chunk waits, which bounds memory.
+    Reading and staging overlap with storing on two cores (DuckDB, numpy and Arrow release
+    the GIL). At most two chunks exist at once, the one being stored and the next one,
+    which bounds memory.
     """
     box: queue.Queue = queue.Queue(maxsize=1)
     done, stop = object(), threading.Event()
+    slots = threading.Semaphore(2)  # a slot per chunk alive; freed when the next is asked
 
     def put(item: object) -> None:
         while not stop.is_set():
@@ -47,8 +47,16 @@ def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
                 continue
 
     def produce() -> None:
+        it = iter(chunks)
         try:
-            for chunk in chunks:
+            while True:
+                while not slots.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                try:
+                    chunk = next(it)
+                except StopIteration:
+                    break
                 put(chunk)
                 if stop.is_set():
                     return
@@ -66,6 +74,8 @@ def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
             if isinstance(item, BaseException):
                 raise item
             yield item
+            del item  # the caller is done with it: the producer may build one more
+            slots.release()
     finally:
         stop.set()  # a consumer that stops early lets the producer go
 
@@ -156,13 +166,12 @@ def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -
 
 
 def _file_chunks(path: Path, kind: str, offset: int) -> Iterator[Chunk]:
-    """A large JSON Lines file is parsed in a second process; the rest on a thread."""
-    threshold = int(os.environ.get("OPSWB_PARALLEL_MIN_BYTES", PARALLEL_MIN_BYTES))
-    if kind == "jsonl" and path.stat().st_size - offset > threshold and \
-            os.environ.get("OPSWB_PARSE_PROCESS", "1") != "0":
-        from .parallel import jsonl_chunks_in_subprocess
+    """Chunks of a file, read on a thread while the previous chunk is stored. JSON Lines
+    are staged in bulk by DuckDB (bulkjsonl.py); the other kinds row by row."""
+    if kind == "jsonl":
+        from .bulkjsonl import read_jsonl_bulk
 
-        return jsonl_chunks_in_subprocess(path, offset)
+        return prefetch(read_jsonl_bulk(path, offset))
     return prefetch(READERS[kind](path, offset))
 
 

@@ -136,11 +136,15 @@ def _adjudicate(con, ex: dict, state: str, extra_fps: list[str], **sets: Any) ->
     rec = storage.key_record(con, ex["tenant_id"], ex["idempotency_key"])
     if rec is None:
         return None
-    fps = storage.exception_fingerprints(con, int(ex["exception_id"])) + extra_fps
+    # The record as read (storage.key_record) carries a fingerprint the store left to be
+    # computed (a key delivered by its only arrival); the update writes it down.
+    fps = list(dict.fromkeys(rec["adjudicated_fingerprints"] + storage.exception_fingerprints(
+        con, int(ex["exception_id"])) + extra_fps))
+    sets.setdefault("canonical_fingerprint", rec["canonical_fingerprint"])
     assignments = ", ".join(f"{k} = ?" for k in sets)
     con.execute(
         "UPDATE idempotency_keys SET state = ?, open_exception_id = NULL,"
-        " adjudicated_fingerprints = list_distinct(list_concat(adjudicated_fingerprints, ?))"
+        " adjudicated_fingerprints = ?"
         + (", " + assignments if assignments else "")
         + " WHERE tenant_id = ? AND idempotency_key = ?",
         [state, fps, *sets.values(), ex["tenant_id"], ex["idempotency_key"]])

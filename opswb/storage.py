@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from .fingerprint import loads
+from .fingerprint import fingerprint, loads
 from .store import fetch_one
 
 EXCEPTION_FIELDS = (
@@ -89,7 +89,11 @@ def ledger_complete(con: duckdb.DuckDBPyConnection, origin: str, name: str | Non
 
 # ---- raws, keys, deliveries ------------------------------------------------------------
 
-_RAW_SELECT = "SELECT " + ", ".join(RAW_FIELDS) + " FROM raw_events"
+# A bulk-loaded arrival stores its payload once, inside ``text`` (see classify.py).
+RAW_PAYLOAD = ("CASE WHEN payload IS NULL AND valid THEN"
+               " try(json_extract(text, '$.payload'))::VARCHAR ELSE payload END")
+_RAW_SELECT = ("SELECT " + ", ".join(f"{RAW_PAYLOAD} AS payload" if f == "payload" else f
+                                     for f in RAW_FIELDS) + " FROM raw_events")
 
 
 def raws_by_id(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[str, dict]:
@@ -104,7 +108,8 @@ def raws_by_id(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[str, 
 
 def raw_row(con: duckdb.DuckDBPyConnection, raw_id: int) -> dict | None:
     """A raw with its internal columns (fingerprint, valid, exception_id)."""
-    cur = con.execute("SELECT * FROM raw_events WHERE raw_id = ?", [raw_id])
+    cur = con.execute(f"SELECT * REPLACE ({RAW_PAYLOAD} AS payload) FROM raw_events"
+                      " WHERE raw_id = ?", [raw_id])
     names = [d[0] for d in cur.description]
     row = fetch_one(cur)
     return dict(zip(names, row)) if row else None
@@ -139,6 +144,8 @@ def key_deliveries(con: duckdb.DuckDBPyConnection, rec: dict | None) -> list[dic
         if r["payload"] is None and r["raw_id"] in raws:
             r["event_type"] = raws[r["raw_id"]]["event_type"]
             r["payload"] = raws[r["raw_id"]]["payload"]
+        if r["fingerprint"] is None and r["payload"] is not None:
+            r["fingerprint"] = fingerprint(r["event_type"], r["payload"])
     return rows
 
 
@@ -152,7 +159,7 @@ def key_record(con: duckdb.DuckDBPyConnection, tenant_id: str | None,
         [tenant_id, key])
     names = [d[0] for d in cur.description]
     row = fetch_one(cur)
-    return dict(zip(names, row)) if row else None
+    return _fill_key_fingerprint(con, dict(zip(names, row))) if row else None
 
 
 def public_key_record(rec: dict | None) -> dict | None:
@@ -162,11 +169,57 @@ def public_key_record(rec: dict | None) -> dict | None:
     return {k: _out(k, rec[k]) for k in KEY_FIELDS}
 
 
+def remember_fingerprints(con: duckdb.DuckDBPyConnection, fps: dict[int, str]) -> None:
+    """Record fingerprints computed for already-stored raws (``raw_fingerprints``)."""
+    if not fps:
+        return
+    import pyarrow as pa
+
+    con.register("_rf_in", pa.table({"raw_id": pa.array(list(fps), pa.int64()),
+                                     "fingerprint": pa.array(list(fps.values()), pa.string())}))
+    try:
+        con.execute("INSERT INTO raw_fingerprints SELECT i.raw_id, i.fingerprint FROM _rf_in i"
+                    " ANTI JOIN raw_fingerprints f ON f.raw_id = i.raw_id")
+    finally:
+        con.unregister("_rf_in")
+
+
+def raw_fingerprints(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[int, str]:
+    """SPEC §4 fingerprints of stored valid raws, computed for those stored without one."""
+    ids = sorted({int(i) for i in raw_ids})
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 1000):
+        part = ids[i:i + 1000]
+        marks = ", ".join("?" * len(part))
+        for raw_id, fp, etype, payload in con.execute(
+                "SELECT r.raw_id, coalesce(r.fingerprint, (SELECT any_value(f.fingerprint)"
+                " FROM raw_fingerprints f WHERE f.raw_id = r.raw_id)), r.event_type, "
+                + RAW_PAYLOAD + f" FROM raw_events r WHERE r.valid AND r.raw_id IN ({marks})", part).fetchall():
+            out[raw_id] = fp if fp is not None else fingerprint(etype, loads(payload))
+    return out
+
+
+def _fill_key_fingerprint(con: duckdb.DuckDBPyConnection, rec: dict) -> dict:
+    """A key delivered by its only arrival has no stored fingerprint: it is its
+    canonical raw's, computed here (see ``sql/0002_lazy_fingerprints.sql``)."""
+    if rec["canonical_fingerprint"] is None and rec["canonical_raw_id"] is not None:
+        fp = raw_fingerprints(con, [rec["canonical_raw_id"]]).get(rec["canonical_raw_id"])
+        if fp is not None:
+            rec["canonical_fingerprint"] = fp
+            if fp not in rec["adjudicated_fingerprints"]:
+                rec["adjudicated_fingerprints"] = [*rec["adjudicated_fingerprints"], fp]
+    return rec
+
+
 def exception_fingerprints(con: duckdb.DuckDBPyConnection, exception_id: int) -> list[str]:
-    """Fingerprints of the exception's opening raw and of every raw attached to it."""
-    return [r[0] for r in con.execute(
-        "SELECT DISTINCT fingerprint FROM raw_events WHERE exception_id = ?"
-        " AND fingerprint IS NOT NULL", [exception_id]).fetchall()]
+    """Fingerprints of the exception's opening raw and of every raw attached to it;
+    those computed now are recorded."""
+    rows = con.execute("SELECT raw_id, fingerprint FROM raw_events WHERE exception_id = ?"
+                       " AND valid", [exception_id]).fetchall()
+    missing = [r for r, fp in rows if fp is None]
+    computed = raw_fingerprints(con, missing) if missing else {}
+    remember_fingerprints(con, computed)
+    return sorted({fp for _, fp in rows if fp is not None} | set(computed.values()))
 
 
 # ---- exceptions ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import Any
 import duckdb
 
 from .errors import InvalidRequest, LocalOnly, StoreBusy, StoreError
+from .storage import RAW_PAYLOAD
 from .store import busy_timeout, connect_raw
 
 READ_ONLY_MESSAGE = ("analyst SQL is read-only: use the audited resolution calls "
@@ -54,8 +55,8 @@ VIEW_DOCS: dict[str, str] = {
 _VIEWS: dict[str, str] = {
     "arrivals": """
         SELECT raw_id, received_at, tenant_id, idempotency_key, event_type, source,
-               occurred_at, payload::JSON AS payload, text, valid, error, outcome,
-               exception_id, origin, replay_of, fingerprint
+               occurred_at, (""" + RAW_PAYLOAD + """)::JSON AS payload, text, valid, error,
+               outcome, exception_id, origin, replay_of, fingerprint
         FROM {db}.main.raw_events""",
     "keys": """
         SELECT tenant_id, idempotency_key, state, first_raw_id, last_raw_id,

@@ -16,7 +16,7 @@ pytest_plugins = [
 def _clean_env(monkeypatch):
     """Keep the developer's own store, token and actor out of test results."""
     for var in ("OPSWB_DB", "OPSWB_API_TOKEN", "OPSWB_ACTOR", "OPSWB_BUSY_TIMEOUT",
-                "OPSWB_CHUNK_ROWS", "OPSWB_PARSE_PROCESS", "OPSWB_PARALLEL_MIN_BYTES",
+                "OPSWB_CHUNK_ROWS",
                 "OPSWB_MEMORY_LIMIT"):
         monkeypatch.delenv(var, raising=False)
 

@@ -1,0 +1,203 @@
+"""JSON Lines in bulk: numpy splits the lines, DuckDB parses the envelopes.
+
+The per-line Python path (``readers.read_jsonl``) parses and fingerprints every line at
+~20 µs each. Here a chunk of lines becomes one Arrow string column without a Python
+object per line, and one DuckDB query (an in-memory instance, so the store stays free)
+extracts the envelope fields of every *plain* line: valid JSON, an object whose
+``tenant_id``/``idempotency_key``/``event_type`` are non-blank strings, whose ``payload``
+is an object and whose ``source``/``occurred_at`` are strings or absent. Every other line
+(not JSON, not UTF-8, missing fields, NaN, duplicate envelope keys, fields that start with
+whitespace...) goes through ``envelope.stage_row``, so errors and edge cases read exactly
+as on the per-line path.
+
+Fingerprints are not computed here: ``classify`` computes them for the arrivals that
+need one (SPEC §4's "same event" question only arises for a key seen more than once).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .envelope import STAGE_COLUMNS, stage_row
+from .readers import Chunk, chunk_rows
+
+_WS = b" \t\n\r\x0b\x0c"  # what bytes.strip() strips: a line of only these is blank
+_SCAN = 1 << 24  # newline search window (keeps numpy's temporaries small)
+
+# Two parses per line: five envelope members as JSON texts (try: NULL when the line is not
+# JSON) and the payload's type, then cheap text checks on them. The payload itself stays
+# in ``text`` (the stage's ``lean`` rows): classify.py extracts it where it needs it. A string member without a backslash is its
+# text between the quotes; one with escapes is decoded by json_extract_string.
+_MEMBERS = "['$.tenant_id', '$.idempotency_key', '$.event_type', '$.source', '$.occurred_at']"
+_FIELDS = ", ".join(
+    f"CASE WHEN m[{i}] IS NULL OR m[{i}] = 'null' THEN NULL"
+    f" WHEN contains(m[{i}], chr(92)) THEN json_extract_string(m[{i}], '$')"
+    f" ELSE m[{i}][2:-2] END AS {c}"
+    for i, c in enumerate(("tenant_id", "idempotency_key", "event_type", "source",
+                           "occurred_at"), 1))
+_STAGE = f"""
+WITH p AS (
+    SELECT seq, CASE WHEN left(text, 1) = '{{' AND NOT contains(text, 'NaN')
+                      AND NOT contains(text, 'Infinity')
+                     THEN try(json_extract(text, {_MEMBERS}))::VARCHAR[] END AS m,
+           try(json_type(text, '$.payload')) AS ptype
+    FROM _lines
+), q AS (
+    SELECT seq, m, ptype, coalesce(
+        left(m[1], 1) = '"' AND left(m[2], 1) = '"' AND left(m[3], 1) = '"'
+        AND ptype = 'OBJECT'
+        AND (m[4] IS NULL OR m[4] = 'null' OR left(m[4], 1) = '"')
+        AND (m[5] IS NULL OR m[5] = 'null' OR left(m[5], 1) = '"')
+        AND ascii(m[1][2]) BETWEEN 33 AND 126 AND m[1][2] NOT IN (chr(34), chr(92))
+        AND ascii(m[2][2]) BETWEEN 33 AND 126 AND m[2][2] NOT IN (chr(34), chr(92))
+        AND ascii(m[3][2]) BETWEEN 33 AND 126 AND m[3][2] NOT IN (chr(34), chr(92)), false) AS plain
+    FROM p
+)
+SELECT seq, plain, {_FIELDS}
+FROM q
+"""
+
+@functools.cache
+def _pa() -> Any:
+    import pyarrow as pa
+
+    return pa
+
+
+def _np() -> Any:
+    import numpy as np
+
+    return np
+
+
+def _newlines(buf: bytes) -> Any:
+    """Positions of every b"\\n" in ``buf`` (int64), found window by window."""
+    np = _np()
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    parts = [np.flatnonzero(arr[i:i + _SCAN] == 10) + i for i in range(0, len(arr), _SCAN)]
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+
+def _lines_array(buf: bytes, nl: Any) -> Any:
+    """The non-blank lines of ``buf`` that end at the newlines ``nl`` (its first ones), as
+    an Arrow binary array without their line ends. Bytes after the last of them are
+    ignored (the next chunk reads them again)."""
+    np, pa = _np(), _pa()
+    n = len(nl)
+    if b"\r\n" in buf:  # a line end may carry \r's (bytes.rstrip(b"\r\n") semantics)
+        buf = buf[:int(nl[-1]) + 1]
+        while b"\r\n" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        nl = _newlines(buf)
+    data = buf.replace(b"\n", b"")
+    del buf
+    offsets = np.empty(n + 1, dtype=np.int32)
+    offsets[0] = 0
+    offsets[1:] = nl - np.arange(n, dtype=np.int64)
+    lines = pa.BinaryArray.from_buffers(pa.binary(), n,
+                                        [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    # Blank lines are not arrivals: empty, or whitespace only (checked one by one).
+    lengths = offsets[1:] - offsets[:-1]
+    heads = np.zeros(n, np.uint8)
+    full = lengths > 0
+    heads[full] = np.frombuffer(data, dtype=np.uint8)[offsets[:-1][full]]
+    suspects = np.flatnonzero(~full | np.isin(heads, list(_WS)))
+    blank = [int(i) for i in suspects if not data[offsets[i]:offsets[i + 1]].strip(_WS)]
+    if blank:
+        keep = np.ones(n, bool)
+        keep[blank] = False
+        lines = lines.filter(pa.array(keep))
+    return lines
+
+
+def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
+    """The staging table (``seq`` + ``STAGE_COLUMNS``) of a chunk's lines."""
+    pa = _pa()
+    import pyarrow.compute as pc
+
+    from .classify import _schemas, stage_table
+
+    try:
+        text = lines.cast(pa.string())  # validates UTF-8 for the whole chunk at C speed
+    except pa.ArrowInvalid:
+        # Some line is not UTF-8: this chunk takes the per-line path.
+        from .readers import _decode_line
+
+        return stage_table([_decode_line(b.as_py()) for b in lines])
+    n = len(text)
+    con.register("_lines", pa.table({"seq": pa.array(_np().arange(1, n + 1, dtype="int64")),
+                                     "text": text}))
+    try:
+        staged = con.sql(_STAGE).to_arrow_table()
+    finally:
+        con.unregister("_lines")
+    _, schema, _ = _schemas()
+    odd = pc.invert(staged.column("plain").combine_chunks())
+    odd_at = pc.indices_nonzero(odd).to_pylist()
+    fixes = [stage_row(text[i].as_py()) for i in odd_at]
+    cols = {"seq": staged.column("seq").combine_chunks(), "text": text}
+    for j, c in enumerate(STAGE_COLUMNS):
+        if c == "text":
+            continue
+        typ = schema.field(c).type
+        if c == "valid":
+            base = pa.array(_np().ones(n, bool))
+        elif c in ("fingerprint", "error", "payload"):
+            base = pa.nulls(n, typ)
+        else:
+            base = staged.column(c).combine_chunks().cast(typ)
+        if fixes:
+            base = pc.replace_with_mask(base, odd, pa.array([r[j] for r in fixes], typ))
+        cols[c] = base
+    cols["lean"] = pc.invert(odd)
+    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
+
+
+def read_jsonl_bulk(path: str | Path, start: int = 0, size: int | None = None) -> Iterator[Chunk]:
+    """``readers.read_jsonl``'s chunks (as Arrow stage tables), staged in bulk.
+
+    Each chunk is ``size`` lines (blank ones included) from one read at its start offset;
+    what follows its last line is read again by the next chunk, so nothing is copied
+    twice, and chunks start at the same lines whatever offset a (resumed) ingest began at.
+    """
+    size = size or chunk_rows()
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "256MB"})
+    try:
+        with open(path, "rb") as f:
+            offset, avg = start, 512
+            while True:
+                f.seek(offset)
+                want = max(size * avg, 1 << 16)
+                buf = f.read(want)
+                if not buf:
+                    return
+                read_end, eof = offset + len(buf), len(buf) < want
+                nl = _newlines(buf)
+                if len(nl) >= size:
+                    nl = nl[:size]
+                elif not eof:
+                    # Lines longer than guessed: read more at once. Every chunk is exactly
+                    # ``size`` lines, so a resumed ingest cuts where a clean one did.
+                    avg = max(avg + 1, want * 5 // (4 * max(1, len(nl))))
+                    continue
+                cut = int(nl[-1]) + 1 if len(nl) else 0
+                if eof and cut < len(buf):  # a last line without a line end
+                    cut = len(buf)
+                    buf += b"\n"
+                    nl = _newlines(buf)
+                lines = _lines_array(buf, nl)
+                del buf
+                offset += cut
+                avg = max(64, cut * 11 // (10 * max(1, len(nl))) + 1)
+                table = _stage_lines(con, lines) if len(lines) else None
+                if table is not None or eof:
+                    yield Chunk(table if table is not None else [], offset, cut)
+                if eof and offset >= read_end:
+                    return
+    finally:
+        con.close()
