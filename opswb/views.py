@@ -21,6 +21,11 @@ Views (ids are integers here; pass them as they are, or as strings, to ``wb.exce
                 and LAST raw ids of the conflict and ``is_latest`` (false once a later
                 reopen or resolution of the same exception superseded it)
 
+Fingerprints are computed where they decide something: ``fingerprint`` (arrivals,
+deliveries) and ``canonical_fingerprint`` (keys) are NULL for a key's only arrival so far;
+``opswb.fingerprint.fingerprint(event_type, payload)`` gives the value, and the detail view
+(``wb.exception``) shows it computed.
+
 The views are TEMP (defined per connection, never stored in the file), so they need no
 migration, work on any store version, and shadow the internal tables of the same name.
 """
@@ -42,7 +47,8 @@ READ_ONLY_MESSAGE = ("analyst SQL is read-only: use the audited resolution calls
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 VIEW_DOCS: dict[str, str] = {
-    "arrivals": "every raw arrival (append-only), with fingerprint, outcome and exception",
+    "arrivals": "every raw arrival (append-only), with fingerprint (NULL: not computed, "
+                "the key's only arrival), outcome and exception",
     "keys": "one row per (tenant_id, idempotency_key): state, canonical raw, counts",
     "exceptions": "the exception queue, open and resolved, with resolution fields",
     "deliveries": "the outbox: every delivery, replays marked is_replay",
@@ -100,7 +106,10 @@ _VIEWS: dict[str, str] = {
             FROM trail a JOIN {db}.main.exceptions e USING (exception_id)
             WHERE a.action <> 'reopen'
         ), delivered AS (
-            SELECT r.audit_id, d.raw_id, d.fingerprint,
+            SELECT r.audit_id, d.raw_id,
+                   coalesce(d.fingerprint, (SELECT any_value(f.fingerprint)
+                                            FROM {db}.main.raw_fingerprints f
+                                            WHERE f.raw_id = d.raw_id)) AS fingerprint,
                    row_number() OVER (PARTITION BY r.audit_id ORDER BY d.delivery_id DESC) AS n
             FROM res r JOIN {db}.main.deliveries d
               ON d.tenant_id = r.tenant_id AND d.idempotency_key = r.idempotency_key
@@ -113,7 +122,9 @@ _VIEWS: dict[str, str] = {
                         WHEN d.raw_id IS NOT NULL THEN d.raw_id
                         ELSE k.first_exception_raw_id END AS first_raw_id,
                    CASE WHEN d.raw_id IS NOT NULL THEN d.fingerprint
-                        ELSE fr.fingerprint END AS first_fingerprint
+                        ELSE coalesce(fr.fingerprint, (
+                            SELECT any_value(f.fingerprint) FROM {db}.main.raw_fingerprints f
+                            WHERE f.raw_id = fr.raw_id)) END AS first_fingerprint
             FROM res r
             LEFT JOIN delivered d ON d.audit_id = r.audit_id AND d.n = 1
             LEFT JOIN {db}.main.idempotency_keys k

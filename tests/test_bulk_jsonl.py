@@ -113,3 +113,34 @@ def test_crlf_file_stores_the_same_texts_as_lf(local_wb, tmp_path):
     assert first["processed"] == 5 and second["duplicates"] == 5
     texts = local_wb.sql("SELECT text FROM arrivals ORDER BY raw_id")["text"].tolist()
     assert texts == [ln.decode() for ln in lines] * 2
+
+
+def test_a_key_first_stored_without_fingerprint_still_conflicts_and_shows_first_last(
+        local_wb, tmp_path):
+    """A lone arrival is stored without a fingerprint; when its key comes back in a later
+    file, the comparison, the detail's FIRST/LAST and the decisions view still hold."""
+    first = _ev(idempotency_key="K", payload={"amount": 100, "currency": "EUR"})
+    changed = _ev(idempotency_key="K", payload={"currency": "EUR", "amount": 120})
+    reordered_copy = _ev(idempotency_key="K", source="retry",
+                         payload={"currency": "EUR", "amount": 100.0})
+    (tmp_path / "a.jsonl").write_bytes(first + b"\n")
+    (tmp_path / "b.jsonl").write_bytes(reordered_copy + b"\n")
+    (tmp_path / "c.jsonl").write_bytes(changed + b"\n" + reordered_copy + b"\n")
+    assert local_wb.ingest(str(tmp_path / "a.jsonl"))["processed"] == 1
+    assert local_wb.ingest(str(tmp_path / "b.jsonl"))["duplicates"] == 1  # same by value
+    got = local_wb.ingest(str(tmp_path / "c.jsonl"))
+    assert (got["exceptions_opened"], got["attached"]) == (1, 1)
+    [ex_id] = local_wb.exceptions()["exception_id"].tolist()
+    detail = local_wb.exception(ex_id)
+    assert detail["reason_code"] == "IDEMPOTENCY_CONFLICT"
+    assert detail["first"]["payload"] == {"amount": 100, "currency": "EUR"}
+    assert detail["last"]["payload"] == {"currency": "EUR", "amount": 120}
+    assert [c["path"] for c in detail["diff"]["changed"]] == ["/payload/amount"]
+    rec = detail["events_processed"]
+    assert rec["canonical_fingerprint"] and rec["canonical_fingerprint"] in \
+        rec["adjudicated_fingerprints"]
+    # LAST is the changed arrival, not the later re-sent copy of FIRST.
+    local_wb.resolve(ex_id, action="override_and_replay", actor="ops",
+                     resolution_notes="a real correction", canonical_raw_id=detail["last"]["raw_id"])
+    decision = local_wb.sql("SELECT decision FROM decisions")["decision"].tolist()
+    assert decision == ["LAST chosen"]
