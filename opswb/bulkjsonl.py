@@ -28,6 +28,7 @@ from .readers import Chunk, chunk_rows
 
 _WS = b" \t\n\r\x0b\x0c"  # what bytes.strip() strips: a line of only these is blank
 _SCAN = 1 << 24  # newline search window (keeps numpy's temporaries small)
+_MAX_BYTES = 1 << 28  # a chunk's text at most (offsets are 32-bit; memory stays bounded)
 
 # Two parses per line: five envelope members as JSON texts (try: NULL when the line is not
 # JSON) and the payload's type, then cheap text checks on them. The payload itself stays
@@ -161,32 +162,36 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
 def read_jsonl_bulk(path: str | Path, start: int = 0, size: int | None = None) -> Iterator[Chunk]:
     """``readers.read_jsonl``'s chunks (as Arrow stage tables), staged in bulk.
 
-    Each chunk is ``size`` lines (blank ones included) from one read at its start offset;
-    what follows its last line is read again by the next chunk, so nothing is copied
-    twice, and chunks start at the same lines whatever offset a (resumed) ingest began at.
+    A chunk is the first ``size`` lines (blank ones included) from its start offset, or
+    as many whole lines as fit in ``_MAX_BYTES`` when they are long: the same lines
+    whatever offset a (resumed) ingest began at. It comes from one read; what follows its
+    last line is read again by the next chunk, so nothing is copied twice.
     """
     size = size or chunk_rows()
     con = duckdb.connect(config={"threads": 2, "memory_limit": "256MB"})
     try:
         with open(path, "rb") as f:
-            offset, avg = start, 512
+            offset, avg, limit = start, 512, _MAX_BYTES
             while True:
                 f.seek(offset)
-                want = max(size * avg, 1 << 16)
+                want = max(min(size * avg, limit), 1 << 16)
                 buf = f.read(want)
                 if not buf:
                     return
-                read_end, eof = offset + len(buf), len(buf) < want
+                eof = len(buf) < want
                 nl = _newlines(buf)
+                rest = eof and len(nl) <= size  # this read holds the rest of the file
                 if len(nl) >= size:
                     nl = nl[:size]
-                elif not eof:
-                    # Lines longer than guessed: read more at once. Every chunk is exactly
-                    # ``size`` lines, so a resumed ingest cuts where a clean one did.
-                    avg = max(avg + 1, want * 5 // (4 * max(1, len(nl))))
+                elif not eof and not len(nl):  # one line longer than the window
+                    limit = avg = want * 2
                     continue
+                elif not eof and want < limit:  # lines longer than guessed: read more
+                    avg = max(avg + 1, want * 5 // (4 * len(nl)))
+                    continue
+                limit = _MAX_BYTES
                 cut = int(nl[-1]) + 1 if len(nl) else 0
-                if eof and cut < len(buf):  # a last line without a line end
+                if rest and cut < len(buf):  # a last line without a line end
                     cut = len(buf)
                     buf += b"\n"
                     nl = _newlines(buf)
@@ -195,9 +200,9 @@ def read_jsonl_bulk(path: str | Path, start: int = 0, size: int | None = None) -
                 offset += cut
                 avg = max(64, cut * 11 // (10 * max(1, len(nl))) + 1)
                 table = _stage_lines(con, lines) if len(lines) else None
-                if table is not None or eof:
+                if table is not None or rest:
                     yield Chunk(table if table is not None else [], offset, cut)
-                if eof and offset >= read_end:
+                if rest:
                     return
     finally:
         con.close()

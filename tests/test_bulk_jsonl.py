@@ -144,3 +144,14 @@ def test_a_key_first_stored_without_fingerprint_still_conflicts_and_shows_first_
                      resolution_notes="a real correction", canonical_raw_id=detail["last"]["raw_id"])
     decision = local_wb.sql("SELECT decision FROM decisions")["decision"].tolist()
     assert decision == ["LAST chosen"]
+
+
+def test_long_lines_are_chunked_by_bytes(tmp_path, monkeypatch):
+    """Lines too long for a chunk's byte cap make smaller chunks, never a lost line."""
+    monkeypatch.setattr("opswb.bulkjsonl._MAX_BYTES", 1 << 16)  # 64 KiB, the least read
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(ODD_LINES * 3))
+    chunks = list(read_jsonl_bulk(path, 0, 1000))
+    assert len(chunks) > 3 and chunks[-1].end_offset == path.stat().st_size
+    assert [_comparable(r) for r in _rows(chunks)] == \
+        [_comparable(r) for r in _rows(read_jsonl(path, 0, 1000))]
