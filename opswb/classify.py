@@ -256,9 +256,12 @@ WHERE s.valid AND s.fingerprint IS NULL
 """
 
 
-def _fill_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
+def _fill_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
     """SPEC §4 fingerprints where they are needed: contested arrivals (``_fp``) and the
-    delivered raw of a stored key whose fingerprint was never computed (in ``_khit``)."""
+    delivered raw of a stored key whose fingerprint was never computed (in ``_khit``).
+
+    Returns the stored raws it read, ``{raw_id: (event_type, payload)}``: a conflict's
+    FIRST is often one of them."""
     pa, _, _ = _schemas()
     con.execute(_KEY_HITS)
     rows = con.execute(_CONTESTED).fetchall()
@@ -273,14 +276,9 @@ def _fill_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT tenant_id, idempotency_key, canonical_raw_id FROM _khit"
         " WHERE canonical_fingerprint IS NULL AND canonical_raw_id IS NOT NULL").fetchall()
     if not lazy:
-        return
-    ids = sorted({r[2] for r in lazy})
-    found = {}
-    for i in range(0, len(ids), 1000):
-        part = ids[i:i + 1000]
-        found.update({r[0]: fingerprint(r[1], loads(r[2])) for r in con.execute(
-            f"SELECT raw_id, event_type, {RAW_PAYLOAD} FROM raw_events WHERE raw_id IN ("
-            + ", ".join("?" * len(part)) + ")", part).fetchall()})
+        return {}
+    read = _read_raws(con, sorted({r[2] for r in lazy}))
+    found = {i: fingerprint(t, loads(p)) for i, (t, p) in read.items()}
     remember_fingerprints(con, found)
     hits = [(r[0], r[1], found[r[2]]) for r in lazy if r[2] in found]
     con.register("_kfp_in", pa.table({
@@ -295,6 +293,19 @@ def _fill_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
             " AND k.idempotency_key = f.idempotency_key")
     finally:
         con.unregister("_kfp_in")
+    return read
+
+
+def _read_raws(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[int, tuple]:
+    """``{raw_id: (event_type, payload JSON)}`` of stored raws, by literal id lists (which
+    DuckDB prunes to the row groups holding them; a join would read every raw's text)."""
+    out: dict[int, tuple] = {}
+    for i in range(0, len(raw_ids), 1000):
+        part = raw_ids[i:i + 1000]
+        out.update({r[0]: (r[1], r[2]) for r in con.execute(
+            f"SELECT raw_id, event_type, {RAW_PAYLOAD} FROM raw_events WHERE raw_id IN ("
+            + ", ".join("?" * len(part)) + ")", part).fetchall()})
+    return out
 
 
 def _details(row: dict) -> tuple[str, str]:
@@ -346,19 +357,13 @@ def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> N
         con.unregister("_ex_in")
 
 
-def _fill_stored_first(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> None:
-    """FIRST's type and payload for conflicts on keys stored before this chunk.
-
-    Fetched by a literal raw_id list, which DuckDB prunes to a few row groups; a join
-    against raw_events would read the whole table's text.
-    """
+def _fill_stored_first(con: duckdb.DuckDBPyConnection, openers: list[dict],
+                       known: dict[int, tuple]) -> None:
+    """FIRST's type and payload for conflicts on keys stored before this chunk (``known``:
+    raws already read for this chunk)."""
     wanted = sorted({o["first_raw_id"] for o in openers
-                     if o["first_type"] is None and o["first_raw_id"] is not None})
-    if not wanted:
-        return
-    found = {r[0]: r[1:] for r in con.execute(
-        f"SELECT raw_id, event_type, {RAW_PAYLOAD} FROM raw_events WHERE raw_id IN ("
-        + ", ".join("?" * len(wanted)) + ")", wanted).fetchall()}
+                     if o["first_type"] is None and o["first_raw_id"] is not None} - set(known))
+    found = {**known, **_read_raws(con, wanted)} if wanted else known
     for o in openers:
         if o["first_type"] is None and o["first_raw_id"] in found:
             o["first_type"], o["first_payload"] = found[o["first_raw_id"]]
@@ -398,7 +403,7 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
                 "attached": 0}, []
     con.register("_stage_in", table)
     ids = _next_ids(con)
-    _fill_fingerprints(con)
+    known = _fill_fingerprints(con)
     con.execute(_CLASSIFY)
     con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
     con.execute(_INSERT_RAWS, {"raw_base": ids["raw"], "origin": origin,
@@ -406,7 +411,7 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"], "raw_base": ids["raw"]})
     openers = [dict(zip([d[0] for d in cur.description], r))
                for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
-    _fill_stored_first(con, openers)
+    _fill_stored_first(con, openers, known)
     if openers:
         _insert_exceptions(con, openers)
     con.execute(_INSERT_LONE_KEYS, {"raw_base": ids["raw"]})

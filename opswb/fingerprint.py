@@ -52,14 +52,19 @@ def normalize_numbers(value: Any) -> Any:
 # The start of a float token in compact JSON: digits after ':', ',' or '[' (or at the very
 # start), then '.', 'e' or 'E'. It can also match inside a string, which only costs the
 # slow path; it never misses a float. (Kept this simple: it runs once per fingerprint.)
-_FLOAT_TOKEN = re.compile(rb"(?:^|[:,\[])-?\d+[.eE]")
+_FLOAT_TOKEN = re.compile(rb"[:,\[]-?\d+[.eE]")
+_FLOAT_AT_START = re.compile(rb"-?\d+[.eE]")
+
+
+def _has_float(out: bytes) -> bool:
+    return bool(_FLOAT_TOKEN.search(out) or _FLOAT_AT_START.match(out))
 
 
 def canonical_json(value: Any) -> bytes:
     """Canonical UTF-8 JSON of ``value``: sorted keys, no whitespace, numbers by value."""
     try:
         out = orjson.dumps(value, option=_SORT)
-        if not _FLOAT_TOKEN.search(out):
+        if not _has_float(out):
             return out  # no float anywhere: nothing to normalise (the common case)
         return orjson.dumps(normalize_numbers(value), option=_SORT)
     except (TypeError, orjson.JSONEncodeError):
