@@ -6,9 +6,11 @@ object per line, and one DuckDB query (an in-memory instance, so the store stays
 extracts the envelope fields of every *plain* line: valid JSON, an object whose
 ``tenant_id``/``idempotency_key``/``event_type`` are non-blank strings, whose ``payload``
 is an object and whose ``source``/``occurred_at`` are strings or absent. Every other line
-(not JSON, not UTF-8, missing fields, NaN, duplicate envelope keys, fields that start with
-whitespace...) goes through ``envelope.stage_row``, so errors and edge cases read exactly
-as on the per-line path.
+(not JSON, not UTF-8, missing fields, NaN, fields that start with whitespace or an escape,
+...) goes through ``envelope.stage_row``, so errors and edge cases read exactly as on the
+per-line path. One difference is left: an envelope member given twice in one line is read
+from its first occurrence here and from its last on the per-line path (RFC 8259 leaves
+duplicate names undefined; checking for them costs a third parse of every line).
 
 Fingerprints are not computed here: ``classify`` computes them for the arrivals that
 need one (SPEC §4's "same event" question only arises for a key seen more than once).
@@ -32,8 +34,9 @@ _MAX_BYTES = 1 << 28  # a chunk's text at most (offsets are 32-bit; memory stays
 
 # Two parses per line: five envelope members as JSON texts (try: NULL when the line is not
 # JSON) and the payload's type, then cheap text checks on them. The payload itself stays
-# in ``text`` (the stage's ``lean`` rows): classify.py extracts it where it needs it. A string member without a backslash is its
-# text between the quotes; one with escapes is decoded by json_extract_string.
+# in ``text`` (the stage's ``lean`` rows): classify.py extracts it where it needs it. A
+# string member without a backslash is its text between the quotes; one with escapes is
+# decoded by json_extract_string.
 _MEMBERS = "['$.tenant_id', '$.idempotency_key', '$.event_type', '$.source', '$.occurred_at']"
 _FIELDS = ", ".join(
     f"CASE WHEN m[{i}] IS NULL OR m[{i}] = 'null' THEN NULL"

@@ -191,10 +191,10 @@ def raw_fingerprints(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict
     for i in range(0, len(ids), 1000):
         part = ids[i:i + 1000]
         marks = ", ".join("?" * len(part))
-        for raw_id, fp, etype, payload in con.execute(
-                "SELECT r.raw_id, coalesce(r.fingerprint, (SELECT any_value(f.fingerprint)"
-                " FROM raw_fingerprints f WHERE f.raw_id = r.raw_id)), r.event_type, "
-                + RAW_PAYLOAD + f" FROM raw_events r WHERE r.valid AND r.raw_id IN ({marks})", part).fetchall():
+        sql = ("SELECT r.raw_id, coalesce(r.fingerprint, (SELECT any_value(f.fingerprint)"
+               " FROM raw_fingerprints f WHERE f.raw_id = r.raw_id)), r.event_type, "
+               + RAW_PAYLOAD + f" FROM raw_events r WHERE r.valid AND r.raw_id IN ({marks})")
+        for raw_id, fp, etype, payload in con.execute(sql, part).fetchall():
             out[raw_id] = fp if fp is not None else fingerprint(etype, loads(payload))
     return out
 

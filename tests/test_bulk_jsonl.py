@@ -42,8 +42,8 @@ ODD_LINES = [
     b'{"tenant_id":"acme","idempotency_key":"k7","event_type":"x"}',
     _ev(payload=[1]), _ev(payload="str"), b"not json", b'{"a":1} trailing',
     b'   {"tenant_id":"acme","idempotency_key":"k8","event_type":"x","payload":{}}  ',
-    b'{"tenant_id":"acme","idempotency_key":"k9","event_type":"x","payload":'
-    b'{"n":12345678901234567890123,"f":1e2,"s":"\\ud800"}}',
+    (b'{"tenant_id":"acme","idempotency_key":"k9","event_type":"x","payload":'
+     b'{"n":12345678901234567890123,"f":1e2,"s":"\\ud800"}}'),
     b'{"tenant_id":"\\u0061cme","idempotency_key":"k10","event_type":"x","payload":{}}',
     b'{"tenant_id":"acme","idempotency_key":"k11","event_type":"x","payload":{},"extra":[1]}',
     _ev(idempotency_key="last"),
@@ -141,7 +141,8 @@ def test_a_key_first_stored_without_fingerprint_still_conflicts_and_shows_first_
         rec["adjudicated_fingerprints"]
     # LAST is the changed arrival, not the later re-sent copy of FIRST.
     local_wb.resolve(ex_id, action="override_and_replay", actor="ops",
-                     resolution_notes="a real correction", canonical_raw_id=detail["last"]["raw_id"])
+                     resolution_notes="a real correction",
+                     canonical_raw_id=detail["last"]["raw_id"])
     decision = local_wb.sql("SELECT decision FROM decisions")["decision"].tolist()
     assert decision == ["LAST chosen"]
 
