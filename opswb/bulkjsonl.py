@@ -134,12 +134,21 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
 
         return stage_table([_decode_line(b.as_py()) for b in lines])
     n = len(text)
-    con.register("_lines", pa.table({"seq": pa.array(_np().arange(1, n + 1, dtype="int64")),
-                                     "text": text}))
+    lines_table = pa.table({"seq": pa.array(_np().arange(1, n + 1, dtype="int64")),
+                            "text": text})
+    # Record batches of 16k rows: DuckDB spreads an Arrow scan over them (zero-copy).
+    con.register("_lines", pa.Table.from_batches(lines_table.to_batches(max_chunksize=16_384)))
     try:
         staged = con.sql(_STAGE).to_arrow_table()
     finally:
         con.unregister("_lines")
+    # DuckDB keeps insertion order (preserve_insertion_order); the columns below are
+    # matched to ``text`` by position, so that is checked, not assumed.
+    seqs = staged.column("seq").to_numpy()
+    if len(seqs) != n or (n and not (_np().diff(seqs) > 0).all()):
+        staged = staged.sort_by("seq")
+        if staged.num_rows != n:
+            raise RuntimeError(f"staging returned {staged.num_rows} rows for {n} lines")
     _, schema, _ = _schemas()
     odd = pc.invert(staged.column("plain").combine_chunks())
     odd_at = pc.indices_nonzero(odd).to_pylist()
