@@ -1,9 +1,10 @@
 """Storing and classifying one chunk of arrivals, set-wise, in the caller's transaction.
 
-This is SPEC §5's table as SQL: the chunk is staged, joined once against the key
-records, and every arrival is classified in arrival order with window functions; then
-raws, exceptions, deliveries and key records are written in a handful of statements.
-No Python loop runs per event here, except over the few exceptions a chunk opens.
+This is SPEC §5's table as SQL: the chunk is staged, its contested keys (contested.py)
+joined against their key records and classified in arrival order with window functions;
+a key's only arrival is processed (or unknown) by plain inserts. Raws, exceptions,
+deliveries and key records are written in a handful of statements. No Python loop runs
+per event here, except over the few exceptions a chunk opens.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any
 
 import duckdb
 
+from .contested import PAYLOAD, fill_fingerprints, read_raws
 from .envelope import STAGE_COLUMNS
-from .fingerprint import dumps, fingerprint, loads
+from .fingerprint import dumps, loads
 from .jsondiff import json_diff
 from .mergepatch import merge_patch
-from .storage import RAW_PAYLOAD, remember_fingerprints
 
 
 @functools.cache
@@ -39,10 +40,6 @@ def _schemas() -> tuple:
         ("reason_code", pa.string()), ("details", pa.string()), ("raw_id", pa.int64()),
     ])
     return pa, stage, exceptions
-
-# A staged arrival's payload JSON: a ``lean`` row (bulk JSON Lines) keeps it in its text.
-_PAYLOAD = ("CASE WHEN {s}.lean THEN try(json_extract({s}.text, '$.payload'))::VARCHAR"
-            " ELSE {s}.payload END")
 
 # Arrivals of contested keys (``_ck``) joined with their key record and classified in
 # arrival order. Every other valid arrival is its key's only one: processed, or unknown.
@@ -213,7 +210,7 @@ WHERE a.kstate IS NOT NULL AND NOT EXISTS (
 # The openers with what the exception row needs, and FIRST for conflicts.
 _OPENERS = f"""
 SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, st.source, o.kind,
-       o.valid, st.error, st.event_type, {_PAYLOAD.format(s="st")} AS payload, o.allowed,
+       o.valid, st.error, st.event_type, {PAYLOAD.format(s="st")} AS payload, o.allowed,
        fo.event_type AS first_type, fo.payload AS first_payload,
        CASE WHEN fo.raw_id IS NULL THEN k.override_patch END AS first_patch,
        coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id
@@ -222,89 +219,13 @@ LEFT JOIN _khit k
   ON o.kind = 'conflict' AND k.tenant_id = o.tenant_id
  AND k.idempotency_key = o.idempotency_key AND o.kstate IS NOT NULL
 LEFT JOIN (SELECT f.tenant_id, f.idempotency_key, f.raw_id, fs.event_type,
-                  {_PAYLOAD.format(s="fs")} AS payload
+                  {PAYLOAD.format(s="fs")} AS payload
            FROM _out f JOIN _stage_in fs USING (seq) WHERE f.valid AND f.rn = 1) fo
   ON o.kind = 'conflict' AND o.kstate IS NULL
  AND fo.tenant_id = o.tenant_id AND fo.idempotency_key = o.idempotency_key
 WHERE o.exception_id IS NOT NULL AND (NOT o.valid OR o.kind IN ('unknown', 'conflict'))
 ORDER BY o.seq
 """
-
-
-# The stored records of the keys this chunk names (one scan of the key table).
-_KEY_HITS = """
-CREATE OR REPLACE TEMP TABLE _khit AS
-SELECT k.tenant_id, k.idempotency_key, k.state, k.adjudicated_fingerprints,
-       k.open_exception_id, k.canonical_raw_id, k.canonical_fingerprint, k.override_patch,
-       k.first_exception_raw_id
-FROM idempotency_keys k
-SEMI JOIN (SELECT tenant_id, idempotency_key FROM _stage_in WHERE valid) s
-  ON k.tenant_id = s.tenant_id AND k.idempotency_key = s.idempotency_key;
-CREATE OR REPLACE TEMP TABLE _ck AS
-SELECT tenant_id, idempotency_key FROM _stage_in WHERE valid GROUP BY ALL HAVING count(*) > 1
-UNION SELECT tenant_id, idempotency_key FROM _khit;
-"""
-
-# Arrivals whose fingerprint decides something: their key is contested (arrives more than
-# once in the chunk or is already stored). A key's only arrival (most of a bulk load)
-# needs none.
-_CONTESTED = f"""
-SELECT s.seq, s.event_type, {_PAYLOAD.format(s="s")} AS payload FROM _stage_in s
-SEMI JOIN _ck c ON c.tenant_id = s.tenant_id AND c.idempotency_key = s.idempotency_key
-WHERE s.valid AND s.fingerprint IS NULL
-"""
-
-
-def _fill_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
-    """SPEC §4 fingerprints where they are needed: contested arrivals (``_fp``) and the
-    delivered raw of a stored key whose fingerprint was never computed (in ``_khit``).
-
-    Returns the stored raws it read, ``{raw_id: (event_type, payload)}``: a conflict's
-    FIRST is often one of them."""
-    pa, _, _ = _schemas()
-    con.execute(_KEY_HITS)
-    rows = con.execute(_CONTESTED).fetchall()
-    fps = [fingerprint(t, loads(p)) for _, t, p in rows]
-    con.register("_fp_in", pa.table({"seq": pa.array([r[0] for r in rows], pa.int64()),
-                                     "fingerprint": pa.array(fps, pa.string())}))
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _fp AS SELECT * FROM _fp_in")
-    finally:
-        con.unregister("_fp_in")
-    lazy = con.execute(
-        "SELECT tenant_id, idempotency_key, canonical_raw_id FROM _khit"
-        " WHERE canonical_fingerprint IS NULL AND canonical_raw_id IS NOT NULL").fetchall()
-    if not lazy:
-        return {}
-    read = _read_raws(con, sorted({r[2] for r in lazy}))
-    found = {i: fingerprint(t, loads(p)) for i, (t, p) in read.items()}
-    remember_fingerprints(con, found)
-    hits = [(r[0], r[1], found[r[2]]) for r in lazy if r[2] in found]
-    con.register("_kfp_in", pa.table({
-        "tenant_id": pa.array([h[0] for h in hits], pa.string()),
-        "idempotency_key": pa.array([h[1] for h in hits], pa.string()),
-        "fingerprint": pa.array([h[2] for h in hits], pa.string())}))
-    try:
-        con.execute(
-            "UPDATE _khit AS k SET canonical_fingerprint = f.fingerprint, adjudicated_fingerprints"
-            " = list_distinct(list_append(k.adjudicated_fingerprints, f.fingerprint))"
-            " FROM _kfp_in f WHERE k.tenant_id = f.tenant_id"
-            " AND k.idempotency_key = f.idempotency_key")
-    finally:
-        con.unregister("_kfp_in")
-    return read
-
-
-def _read_raws(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[int, tuple]:
-    """``{raw_id: (event_type, payload JSON)}`` of stored raws, by literal id lists (which
-    DuckDB prunes to the row groups holding them; a join would read every raw's text)."""
-    out: dict[int, tuple] = {}
-    for i in range(0, len(raw_ids), 1000):
-        part = raw_ids[i:i + 1000]
-        out.update({r[0]: (r[1], r[2]) for r in con.execute(
-            f"SELECT raw_id, event_type, {RAW_PAYLOAD} FROM raw_events WHERE raw_id IN ("
-            + ", ".join("?" * len(part)) + ")", part).fetchall()})
-    return out
 
 
 def _details(row: dict) -> tuple[str, str]:
@@ -362,7 +283,7 @@ def _fill_stored_first(con: duckdb.DuckDBPyConnection, openers: list[dict],
     raws already read for this chunk)."""
     wanted = sorted({o["first_raw_id"] for o in openers
                      if o["first_type"] is None and o["first_raw_id"] is not None} - set(known))
-    found = {**known, **_read_raws(con, wanted)} if wanted else known
+    found = {**known, **read_raws(con, wanted)} if wanted else known
     for o in openers:
         if o["first_type"] is None and o["first_raw_id"] in found:
             o["first_type"], o["first_payload"] = found[o["first_raw_id"]]
@@ -402,7 +323,7 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
                 "attached": 0}, []
     con.register("_stage_in", _batched(table))
     ids = _next_ids(con)
-    known = _fill_fingerprints(con)
+    known = fill_fingerprints(con)
     con.execute(_CLASSIFY)
     con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
     con.execute(_INSERT_RAWS, {"raw_base": ids["raw"], "origin": origin,

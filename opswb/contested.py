@@ -1,0 +1,98 @@
+"""Which arrivals of a chunk are contested, and their SPEC §4 fingerprints.
+
+A key is *contested* in a chunk when it arrives more than once there or is already
+stored; only then does "same event or not" need answering. The fingerprints of those
+arrivals are computed here, in Python, and so is the fingerprint of a stored key that was
+delivered by its only arrival (stored without one, see ``sql/0002_…``). Everything runs
+inside the caller's transaction, over the staged chunk ``_stage_in``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from .fingerprint import fingerprint, loads
+from .storage import RAW_PAYLOAD, remember_fingerprints
+
+# A staged arrival's payload JSON: a ``lean`` row (bulk JSON Lines) keeps it in its text.
+PAYLOAD = ("CASE WHEN {s}.lean THEN try(json_extract({s}.text, '$.payload'))::VARCHAR"
+           " ELSE {s}.payload END")
+
+
+# The stored records of the keys this chunk names (one scan of the key table).
+_KEY_HITS = """
+CREATE OR REPLACE TEMP TABLE _khit AS
+SELECT k.tenant_id, k.idempotency_key, k.state, k.adjudicated_fingerprints,
+       k.open_exception_id, k.canonical_raw_id, k.canonical_fingerprint, k.override_patch,
+       k.first_exception_raw_id
+FROM idempotency_keys k
+SEMI JOIN (SELECT tenant_id, idempotency_key FROM _stage_in WHERE valid) s
+  ON k.tenant_id = s.tenant_id AND k.idempotency_key = s.idempotency_key;
+CREATE OR REPLACE TEMP TABLE _ck AS
+SELECT tenant_id, idempotency_key FROM _stage_in WHERE valid GROUP BY ALL HAVING count(*) > 1
+UNION SELECT tenant_id, idempotency_key FROM _khit;
+"""
+
+# Arrivals whose fingerprint decides something: their key is contested (arrives more than
+# once in the chunk or is already stored). A key's only arrival (most of a bulk load)
+# needs none.
+_CONTESTED = f"""
+SELECT s.seq, s.event_type, {PAYLOAD.format(s="s")} AS payload FROM _stage_in s
+SEMI JOIN _ck c ON c.tenant_id = s.tenant_id AND c.idempotency_key = s.idempotency_key
+WHERE s.valid AND s.fingerprint IS NULL
+"""
+
+
+def fill_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
+    """SPEC §4 fingerprints where they are needed: contested arrivals (``_fp``) and the
+    delivered raw of a stored key whose fingerprint was never computed (in ``_khit``).
+
+    Returns the stored raws it read, ``{raw_id: (event_type, payload)}``: a conflict's
+    FIRST is often one of them."""
+    import pyarrow as pa
+
+    con.execute(_KEY_HITS)
+    rows = con.execute(_CONTESTED).fetchall()
+    fps = [fingerprint(t, loads(p)) for _, t, p in rows]
+    con.register("_fp_in", pa.table({"seq": pa.array([r[0] for r in rows], pa.int64()),
+                                     "fingerprint": pa.array(fps, pa.string())}))
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _fp AS SELECT * FROM _fp_in")
+    finally:
+        con.unregister("_fp_in")
+    lazy = con.execute(
+        "SELECT tenant_id, idempotency_key, canonical_raw_id FROM _khit"
+        " WHERE canonical_fingerprint IS NULL AND canonical_raw_id IS NOT NULL").fetchall()
+    if not lazy:
+        return {}
+    read = read_raws(con, sorted({r[2] for r in lazy}))
+    found = {i: fingerprint(t, loads(p)) for i, (t, p) in read.items()}
+    remember_fingerprints(con, found)
+    hits = [(r[0], r[1], found[r[2]]) for r in lazy if r[2] in found]
+    con.register("_kfp_in", pa.table({
+        "tenant_id": pa.array([h[0] for h in hits], pa.string()),
+        "idempotency_key": pa.array([h[1] for h in hits], pa.string()),
+        "fingerprint": pa.array([h[2] for h in hits], pa.string())}))
+    try:
+        con.execute(
+            "UPDATE _khit AS k SET canonical_fingerprint = f.fingerprint, adjudicated_fingerprints"
+            " = list_distinct(list_append(k.adjudicated_fingerprints, f.fingerprint))"
+            " FROM _kfp_in f WHERE k.tenant_id = f.tenant_id"
+            " AND k.idempotency_key = f.idempotency_key")
+    finally:
+        con.unregister("_kfp_in")
+    return read
+
+
+def read_raws(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[int, tuple]:
+    """``{raw_id: (event_type, payload JSON)}`` of stored raws, by literal id lists (which
+    DuckDB prunes to the row groups holding them; a join would read every raw's text)."""
+    out: dict[int, tuple] = {}
+    for i in range(0, len(raw_ids), 1000):
+        part = raw_ids[i:i + 1000]
+        out.update({r[0]: (r[1], r[2]) for r in con.execute(
+            f"SELECT raw_id, event_type, {RAW_PAYLOAD} FROM raw_events WHERE raw_id IN ("
+            + ", ".join("?" * len(part)) + ")", part).fetchall()})
+    return out
+
+
