@@ -14,11 +14,12 @@ from typing import Any
 
 import duckdb
 
-from .contested import PAYLOAD, fill_fingerprints, read_raws
+from .contested import PAYLOAD, fill_fingerprints
 from .envelope import STAGE_COLUMNS
 from .fingerprint import dumps, loads
 from .jsondiff import json_diff
 from .mergepatch import merge_patch
+from .storage import stored_events
 
 
 @functools.cache
@@ -283,10 +284,10 @@ def _fill_stored_first(con: duckdb.DuckDBPyConnection, openers: list[dict],
     raws already read for this chunk)."""
     wanted = sorted({o["first_raw_id"] for o in openers
                      if o["first_type"] is None and o["first_raw_id"] is not None} - set(known))
-    found = {**known, **read_raws(con, wanted)} if wanted else known
+    found = {**known, **stored_events(con, wanted)} if wanted else known
     for o in openers:
         if o["first_type"] is None and o["first_raw_id"] in found:
-            o["first_type"], o["first_payload"] = found[o["first_raw_id"]]
+            o["first_type"], o["first_payload"], _ = found[o["first_raw_id"]]
 
 
 def _next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 
 from .fingerprint import fingerprint, loads
-from .storage import RAW_PAYLOAD, remember_fingerprints
+from .storage import remember_fingerprints, stored_events
 
 # A staged arrival's payload JSON: a ``lean`` row (bulk JSON Lines) keeps it in its text.
 PAYLOAD = ("CASE WHEN {s}.lean THEN try(json_extract({s}.text, '$.payload'))::VARCHAR"
@@ -47,8 +47,8 @@ def fill_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
     """SPEC §4 fingerprints where they are needed: contested arrivals (``_fp``) and the
     delivered raw of a stored key whose fingerprint was never computed (in ``_khit``).
 
-    Returns the stored raws it read, ``{raw_id: (event_type, payload)}``: a conflict's
-    FIRST is often one of them."""
+    Returns the stored raws it read (``storage.stored_events``): a conflict's FIRST is
+    often one of them."""
     import pyarrow as pa
 
     con.execute(_KEY_HITS)
@@ -65,9 +65,9 @@ def fill_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
         " WHERE canonical_fingerprint IS NULL AND canonical_raw_id IS NOT NULL").fetchall()
     if not lazy:
         return {}
-    read = read_raws(con, sorted({r[2] for r in lazy}))
-    found = {i: fingerprint(t, loads(p)) for i, (t, p) in read.items()}
-    remember_fingerprints(con, found)
+    read = stored_events(con, [r[2] for r in lazy])
+    found = {i: fp or fingerprint(t, loads(p)) for i, (t, p, fp) in read.items()}
+    remember_fingerprints(con, {i: found[i] for i, (_, _, fp) in read.items() if fp is None})
     hits = [(r[0], r[1], found[r[2]]) for r in lazy if r[2] in found]
     con.register("_kfp_in", pa.table({
         "tenant_id": pa.array([h[0] for h in hits], pa.string()),
@@ -82,17 +82,3 @@ def fill_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
     finally:
         con.unregister("_kfp_in")
     return read
-
-
-def read_raws(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[int, tuple]:
-    """``{raw_id: (event_type, payload JSON)}`` of stored raws, by literal id lists (which
-    DuckDB prunes to the row groups holding them; a join would read every raw's text)."""
-    out: dict[int, tuple] = {}
-    for i in range(0, len(raw_ids), 1000):
-        part = raw_ids[i:i + 1000]
-        out.update({r[0]: (r[1], r[2]) for r in con.execute(
-            f"SELECT raw_id, event_type, {RAW_PAYLOAD} FROM raw_events WHERE raw_id IN ("
-            + ", ".join("?" * len(part)) + ")", part).fetchall()})
-    return out
-
-

@@ -83,10 +83,10 @@ def fingerprint(event_type: str, payload: Any) -> str:
 def fingerprint_canonical(event_type: str, payload_json: bytes) -> str:
     """``fingerprint`` from the payload's already-computed ``canonical_json``."""
     try:  # a string has no float to normalise: skip canonical_json's check
-        etype = orjson.dumps(event_type) if isinstance(event_type, str) else b""
+        etype = orjson.dumps(event_type) if isinstance(event_type, str) \
+            else canonical_json(event_type)
     except orjson.JSONEncodeError:  # a lone surrogate: the exact path
-        etype = b""
-    etype = etype or canonical_json(event_type)
+        etype = canonical_json(event_type)
     body = b'{"event_type":' + etype + b',"payload":' + payload_json + b"}"
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 

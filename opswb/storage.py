@@ -184,19 +184,30 @@ def remember_fingerprints(con: duckdb.DuckDBPyConnection, fps: dict[int, str]) -
         con.unregister("_rf_in")
 
 
-def raw_fingerprints(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[int, str]:
-    """SPEC §4 fingerprints of stored valid raws, computed for those stored without one."""
+def stored_events(con: duckdb.DuckDBPyConnection,
+                  raw_ids: list[int]) -> dict[int, tuple[str, str, str | None]]:
+    """``{raw_id: (event_type, payload JSON, fingerprint or None)}`` of stored valid raws.
+
+    By literal id lists, which DuckDB prunes to the row groups holding them (a join would
+    read every raw's text); the fingerprint is the stored or a remembered one.
+    """
     ids = sorted({int(i) for i in raw_ids})
-    out: dict[int, str] = {}
+    out: dict[int, tuple[str, str, str | None]] = {}
     for i in range(0, len(ids), 1000):
         part = ids[i:i + 1000]
         marks = ", ".join("?" * len(part))
-        sql = ("SELECT r.raw_id, coalesce(r.fingerprint, (SELECT any_value(f.fingerprint)"
-               " FROM raw_fingerprints f WHERE f.raw_id = r.raw_id)), r.event_type, "
-               + RAW_PAYLOAD + f" FROM raw_events r WHERE r.valid AND r.raw_id IN ({marks})")
-        for raw_id, fp, etype, payload in con.execute(sql, part).fetchall():
-            out[raw_id] = fp if fp is not None else fingerprint(etype, loads(payload))
+        sql = ("SELECT r.raw_id, r.event_type, " + RAW_PAYLOAD + ", coalesce(r.fingerprint,"
+               " (SELECT any_value(f.fingerprint) FROM raw_fingerprints f"
+               f" WHERE f.raw_id = r.raw_id)) FROM raw_events r WHERE r.valid"
+               f" AND r.raw_id IN ({marks})")
+        out.update({r[0]: r[1:] for r in con.execute(sql, part).fetchall()})
     return out
+
+
+def raw_fingerprints(con: duckdb.DuckDBPyConnection, raw_ids: list[int]) -> dict[int, str]:
+    """SPEC §4 fingerprints of stored valid raws, computed for those stored without one."""
+    return {i: fp if fp is not None else fingerprint(etype, loads(payload))
+            for i, (etype, payload, fp) in stored_events(con, raw_ids).items()}
 
 
 def _fill_key_fingerprint(con: duckdb.DuckDBPyConnection, rec: dict) -> dict:
