@@ -19,7 +19,7 @@ from .envelope import STAGE_COLUMNS
 from .fingerprint import dumps, loads
 from .jsondiff import json_diff
 from .mergepatch import merge_patch
-from .storage import stored_events
+from .storage import RecentRaws, stored_events
 
 
 @functools.cache
@@ -279,12 +279,12 @@ def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> N
 
 
 def _fill_stored_first(con: duckdb.DuckDBPyConnection, openers: list[dict],
-                       known: dict[int, tuple]) -> None:
+                       known: dict[int, tuple], recent: RecentRaws | None) -> None:
     """FIRST's type and payload for conflicts on keys stored before this chunk (``known``:
     raws already read for this chunk)."""
     wanted = sorted({o["first_raw_id"] for o in openers
                      if o["first_type"] is None and o["first_raw_id"] is not None} - set(known))
-    found = {**known, **stored_events(con, wanted)} if wanted else known
+    found = {**known, **stored_events(con, wanted, recent)} if wanted else known
     for o in openers:
         if o["first_type"] is None and o["first_raw_id"] in found:
             o["first_type"], o["first_payload"], _ = found[o["first_raw_id"]]
@@ -311,12 +311,14 @@ def stage_table(rows: list[tuple]) -> Any:
 
 def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
                 origin: str | None, replay_of: int | None = None,
-                with_outcomes: bool = False) -> tuple[dict, list[dict]]:
+                with_outcomes: bool = False,
+                recent: RecentRaws | None = None) -> tuple[dict, list[dict]]:
     """Store and classify ``rows`` (staged tuples, or their ``stage_table``) inside the
     caller's transaction.
 
     Returns the §10 counts of this chunk and, when ``with_outcomes``, per stored raw in
-    order its raw_id, outcome and exception_id.
+    order its raw_id, outcome and exception_id. An ingest of several chunks passes the
+    same ``recent``: it serves stored raws of the previous chunk, then holds this one.
     """
     table = rows if hasattr(rows, "num_rows") else stage_table(rows)
     if table.num_rows == 0:
@@ -324,7 +326,7 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
                 "attached": 0}, []
     con.register("_stage_in", _batched(table))
     ids = _next_ids(con)
-    known = fill_fingerprints(con)
+    known = fill_fingerprints(con, recent)
     con.execute(_CLASSIFY)
     con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
     con.execute(_INSERT_RAWS, {"raw_base": ids["raw"], "origin": origin,
@@ -332,7 +334,7 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"], "raw_base": ids["raw"]})
     openers = [dict(zip([d[0] for d in cur.description], r))
                for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
-    _fill_stored_first(con, openers, known)
+    _fill_stored_first(con, openers, known, recent)
     if openers:
         _insert_exceptions(con, openers)
     con.execute(_INSERT_LONE_KEYS, {"raw_base": ids["raw"]})
@@ -344,6 +346,9 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     _bump(con, "raw", table.num_rows)
     _bump(con, "exception", len(openers))
     _bump(con, "delivery", table.num_rows)
+    if recent is not None:  # this chunk, with the fingerprints stored beside its raws
+        recent.hold(table, ids["raw"], dict(con.execute(
+            "SELECT seq, fingerprint FROM _out WHERE fingerprint IS NOT NULL").fetchall()))
     per_row = con.execute(
         "SELECT $raw_base + s.seq, coalesce(o.outcome, 'processed'), o.exception_id"
         " FROM _stage_in s LEFT JOIN _out o USING (seq) ORDER BY s.seq",

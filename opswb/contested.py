@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 
 from .fingerprint import fingerprint, loads
-from .storage import remember_fingerprints, stored_events
+from .storage import RecentRaws, remember_fingerprints, stored_events
 
 # A staged arrival's payload JSON: a ``lean`` row (bulk JSON Lines) keeps it in its text.
 PAYLOAD = ("CASE WHEN {s}.lean THEN try(json_extract({s}.text, '$.payload'))::VARCHAR"
@@ -43,12 +43,13 @@ WHERE s.valid AND s.fingerprint IS NULL
 """
 
 
-def fill_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
+def fill_fingerprints(con: duckdb.DuckDBPyConnection,
+                      recent: RecentRaws | None = None) -> dict[int, tuple]:
     """SPEC §4 fingerprints where they are needed: contested arrivals (``_fp``) and the
     delivered raw of a stored key whose fingerprint was never computed (in ``_khit``).
 
-    Returns the stored raws it read (``storage.stored_events``): a conflict's FIRST is
-    often one of them."""
+    Returns the stored raws it read (``storage.stored_events``, ``recent`` first): a
+    conflict's FIRST is often one of them."""
     import pyarrow as pa
 
     con.execute(_KEY_HITS)
@@ -65,7 +66,7 @@ def fill_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
         " WHERE canonical_fingerprint IS NULL AND canonical_raw_id IS NOT NULL").fetchall()
     if not lazy:
         return {}
-    read = stored_events(con, [r[2] for r in lazy])
+    read = stored_events(con, [r[2] for r in lazy], recent)
     found = {i: fp or fingerprint(t, loads(p)) for i, (t, p, fp) in read.items()}
     remember_fingerprints(con, {i: found[i] for i, (_, _, fp) in read.items() if fp is None})
     hits = [(r[0], r[1], found[r[2]]) for r in lazy if r[2] in found]

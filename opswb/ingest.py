@@ -107,18 +107,18 @@ def _writing(db: Db) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
     return _path_writing(db) if isinstance(db, str) else db._write()
 
 
-def _store(db: Db, rows: list[tuple], origin: str | None) -> dict:
+def _store(db: Db, rows: list[tuple], origin: str | None, recent: storage.RecentRaws) -> dict:
     with _writing(db) as con:
-        summary, _ = store_chunk(con, rows, origin)
+        summary, _ = store_chunk(con, rows, origin, recent=recent)
     return summary
 
 
 def ingest_chunks(db: Db, chunks: Iterable[Chunk], on_progress: Progress | None = None) -> dict:
     """Store chunks that have no ledger identity (DataFrames, iterables)."""
-    total = empty_summary()
+    total, recent = empty_summary(), storage.RecentRaws()
     for chunk in prefetch(chunks):
         if chunk.count:
-            add_summaries(total, _store(db, chunk.rows, None))
+            add_summaries(total, _store(db, chunk.rows, None, recent))
         if on_progress:
             on_progress(total["received"], chunk.nbytes)
     return total
@@ -137,6 +137,7 @@ def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -
     if done:
         total["skipped_files"].append(str(path))
         return total
+    recent = storage.RecentRaws()
     while True:
         restart = None
         for chunk in _file_chunks(path, kind, offset):
@@ -146,7 +147,7 @@ def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -
                     # Another process moved this file on; continue from where it is.
                     restart = (done, current)
                 else:
-                    summary, _ = store_chunk(con, chunk.rows, origin)
+                    summary, _ = store_chunk(con, chunk.rows, origin, recent=recent)
                     storage.ledger_record(con, origin, str(path), chunk.count,
                                           chunk.end_offset)
                     add_summaries(total, summary)

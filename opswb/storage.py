@@ -184,15 +184,60 @@ def remember_fingerprints(con: duckdb.DuckDBPyConnection, fps: dict[int, str]) -
         con.unregister("_rf_in")
 
 
-def stored_events(con: duckdb.DuckDBPyConnection,
-                  raw_ids: list[int]) -> dict[int, tuple[str, str, str | None]]:
+class RecentRaws:
+    """The chunk an ingest stored last, kept in memory while it stores the next one.
+
+    A re-send usually follows its first arrival closely, so the stored raws a chunk needs
+    back (``stored_events``) are mostly the previous chunk's: read from here, they cost no
+    decompression of the store's text. ``hold`` is called inside the chunk's transaction;
+    a failed commit ends the ingest, and this object with it.
+    """
+
+    def __init__(self) -> None:
+        self.table: Any = None  # the stage table (classify.py), rows numbered ``seq`` 1..n
+        self.raw_base = 0  # raw_id = raw_base + seq
+        self.fingerprints: dict[int, str] = {}  # by seq: those classify computed
+
+    def hold(self, table: Any, raw_base: int, fingerprints: dict[int, str]) -> None:
+        self.table, self.raw_base, self.fingerprints = table, raw_base, fingerprints
+
+    def events(self, con: duckdb.DuckDBPyConnection,
+               raw_ids: list[int]) -> dict[int, tuple[str, str, str | None]]:
+        """``stored_events`` of those ``raw_ids`` that this chunk holds."""
+        if self.table is None:
+            return {}
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = self.table.num_rows
+        at = sorted({i - self.raw_base - 1 for i in raw_ids if 0 < i - self.raw_base <= n})
+        if not at:
+            return {}
+        sub = self.table.take(pa.array(at, pa.int64()))
+        # As _INSERT_RAWS stored it: a lean row's payload is its text's.
+        sub = sub.set_column(sub.schema.get_field_index("payload"), "payload",
+                             pc.if_else(sub.column("lean"), None, sub.column("payload")))
+        con.register("_recent_in", sub)
+        try:
+            rows = con.execute(
+                f"SELECT seq, event_type, {RAW_PAYLOAD}, fingerprint FROM _recent_in"
+                " WHERE valid").fetchall()
+        finally:
+            con.unregister("_recent_in")
+        fps = self.fingerprints
+        return {self.raw_base + q: (t, p, fps.get(q, fp)) for q, t, p, fp in rows}
+
+
+def stored_events(con: duckdb.DuckDBPyConnection, raw_ids: list[int],
+                  recent: RecentRaws | None = None) -> dict[int, tuple[str, str, str | None]]:
     """``{raw_id: (event_type, payload JSON, fingerprint or None)}`` of stored valid raws.
 
-    By literal id lists, which DuckDB prunes to the row groups holding them (a join would
-    read every raw's text); the fingerprint is the stored or a remembered one.
+    Those the ``recent`` chunk holds come from memory. The others are read by literal id
+    lists, which DuckDB prunes to the row groups holding them (a join would read every
+    raw's text); the fingerprint is the stored or a remembered one.
     """
-    ids = sorted({int(i) for i in raw_ids})
-    out: dict[int, tuple[str, str, str | None]] = {}
+    out = recent.events(con, raw_ids) if recent is not None else {}
+    ids = sorted({int(i) for i in raw_ids} - set(out))
     for i in range(0, len(ids), 1000):
         part = ids[i:i + 1000]
         marks = ", ".join("?" * len(part))

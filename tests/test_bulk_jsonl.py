@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from opswb.bulkjsonl import read_jsonl_bulk
-from opswb.classify import stage_table
+from opswb.classify import stage_table, store_chunk
 from opswb.fingerprint import loads
 from opswb.readers import read_jsonl
+from opswb.storage import RecentRaws, stored_events
+from opswb.store import open_store, transaction
 from opswb.synth import write_jsonl
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_events.jsonl"
@@ -156,3 +158,24 @@ def test_long_lines_are_chunked_by_bytes(tmp_path, monkeypatch):
     assert len(chunks) > 3 and chunks[-1].end_offset == path.stat().st_size
     assert [_comparable(r) for r in _rows(chunks)] == \
         [_comparable(r) for r in _rows(read_jsonl(path, 0, 1000))]
+
+
+@pytest.mark.parametrize("size", [3, 7, 1000])
+def test_the_previous_chunk_in_memory_reads_as_the_store(db_path, tmp_path, size):
+    """An ingest reads the stored raws it needs from the chunk it stored last when it can
+    (``storage.RecentRaws``): type, payload and fingerprint must be the store's own, for
+    plain, odd and invalid lines alike."""
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(ODD_LINES) + b"\n")
+    recent, compared = RecentRaws(), 0
+    for chunk in read_jsonl_bulk(path, 0, size):
+        with open_store(db_path) as con, transaction(con):
+            store_chunk(con, chunk.rows, "test", recent=recent)
+        with open_store(db_path) as con:
+            ids = list(range(recent.raw_base + 1, recent.raw_base + chunk.count + 1))
+            held, stored = recent.events(con, ids), stored_events(con, ids)
+        assert held == stored
+        compared += len(held)
+    with open_store(db_path) as con:
+        valid = con.execute("SELECT count(*) FROM raw_events WHERE valid").fetchall()[0][0]
+    assert compared == valid > 10  # every valid arrival of the file, each compared once
