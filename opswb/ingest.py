@@ -31,8 +31,9 @@ def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     """Parse the next chunk on a thread while the current one is stored.
 
     Reading and staging overlap with storing on two cores (DuckDB, numpy and Arrow release
-    the GIL). At most two chunks exist at once, the one being stored and the next one,
-    which bounds memory.
+    the GIL). At most two chunks exist here at once, the one being stored and the next
+    one, which bounds memory (an ingest also keeps the chunk it stored last, see
+    ``storage.RecentRaws``).
     """
     box: queue.Queue = queue.Queue(maxsize=1)
     done, stop = object(), threading.Event()

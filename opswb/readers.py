@@ -24,7 +24,7 @@ DEFAULT_CHUNK_ROWS = 122_880
 
 def chunk_rows() -> int:
     """Arrivals per committed chunk (``OPSWB_CHUNK_ROWS``): 122,880 JSON Lines hold the
-    file for about a second and keep an ingest near 600 MB."""
+    file for about a second and keep an ingest under 700 MB."""
     try:
         return max(1, int(os.environ.get("OPSWB_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)))
     except ValueError:
