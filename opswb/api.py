@@ -397,7 +397,7 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8765, token: str | None 
     if max_body is None:
         max_body = int(os.environ.get("OPSWB_MAX_BODY", DEFAULT_MAX_BODY))
     if snapshot_every is None:
-        snapshot_every = float(os.environ.get("OPSWB_SNAPSHOT_EVERY", 0) or 0)
+        snapshot_every = float(os.environ.get("OPSWB_SNAPSHOT_EVERY") or 0)
     wb = ServedWorkbench(db)
     stop = threading.Event()
     if snapshot_every > 0:

@@ -10,7 +10,7 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -22,12 +22,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 types_app = typer.Typer(no_args_is_help=True, help="Manage the event-type allowlist.")
 app.add_typer(types_app, name="types")
 
-Db = Annotated[Optional[str], typer.Option(
+Db = Annotated[str | None, typer.Option(
     "--db", help="Store path or `opswb serve` URL (default OPSWB_DB, then data/opswb.duckdb).")]
 Json = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
-Actor = Annotated[Optional[str], typer.Option("--actor", envvar="OPSWB_ACTOR",
-                                              help="Who decides (default OPSWB_ACTOR).")]
-Notes = Annotated[Optional[str], typer.Option("--notes", help="Why (required).")]
+Actor = Annotated[str | None, typer.Option("--actor", envvar="OPSWB_ACTOR",
+                                            help="Who decides (default OPSWB_ACTOR).")]
+Notes = Annotated[str | None, typer.Option("--notes", help="Why (required).")]
 
 
 def _wb(db: str | None):
@@ -104,10 +104,10 @@ def _filters(status, tenant, reason, source, key) -> dict:
 
 
 Status = Annotated[str, typer.Option("--status", help="open, resolved or all.")]
-Tenant = Annotated[Optional[str], typer.Option("--tenant")]
-Reason = Annotated[Optional[str], typer.Option("--reason")]
-Source = Annotated[Optional[str], typer.Option("--source")]
-Key = Annotated[Optional[str], typer.Option("--key")]
+Tenant = Annotated[str | None, typer.Option("--tenant")]
+Reason = Annotated[str | None, typer.Option("--reason")]
+Source = Annotated[str | None, typer.Option("--source")]
+Key = Annotated[str | None, typer.Option("--key")]
 
 
 @app.command()
@@ -115,7 +115,7 @@ Key = Annotated[Optional[str], typer.Option("--key")]
 def exceptions(db: Db = None, status: Status = "open", tenant: Tenant = None,
                reason: Reason = None, source: Source = None, key: Key = None,
                limit: Annotated[int, typer.Option("--limit")] = 50,
-               cursor: Annotated[Optional[str], typer.Option("--cursor")] = None,
+               cursor: Annotated[str | None, typer.Option("--cursor")] = None,
                json_: Json = False) -> None:
     """List exceptions, oldest first."""
     page = _wb(db).list_exceptions(limit=limit, cursor=cursor,
@@ -133,13 +133,13 @@ def show(exception_id: str, db: Db = None, json_: Json = False) -> None:
 
 @app.command()
 @command
-def resolve(ids: Annotated[Optional[list[str]], typer.Argument(help="Exception ids.")] = None,
+def resolve(ids: Annotated[list[str] | None, typer.Argument(help="Exception ids.")] = None,
             action: Annotated[str, typer.Option("--action", help=(
                 "mark_resolved_no_replay or override_and_replay"))] = "",
             actor: Actor = None, notes: Notes = None,
-            canonical: Annotated[Optional[str], typer.Option("--canonical",
+            canonical: Annotated[str | None, typer.Option("--canonical",
                                                              help="Canonical raw_id.")] = None,
-            patch: Annotated[Optional[str], typer.Option(
+            patch: Annotated[str | None, typer.Option(
                 "--patch", help="RFC 7396 merge patch: JSON text or @FILE.")] = None,
             db: Db = None, status: Status = "open", tenant: Tenant = None,
             reason: Reason = None, source: Source = None, key: Key = None,
@@ -204,7 +204,7 @@ def types_remove(event_type: str, db: Db = None, tenant: Tenant = None, actor: A
 @command
 def serve(db: Db = None, host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port")] = 8765,
-          snapshot_every: Annotated[Optional[float], typer.Option(
+          snapshot_every: Annotated[float | None, typer.Option(
               "--snapshot-every", help="Record a health snapshot every N seconds "
               "(default OPSWB_SNAPSHOT_EVERY; 0 = off).")] = None) -> None:
     """Serve the HTTP API; the server owns the store file while it runs."""
@@ -229,7 +229,7 @@ def console(db: Db = None, port: Annotated[int, typer.Option("--port")] = 8866) 
 @command
 def report(ctx: typer.Context, db: Db = None,
            out: Annotated[str, typer.Option("--out")] = "reports",
-           as_of: Annotated[Optional[str], typer.Option("--as-of")] = None) -> None:
+           as_of: Annotated[str | None, typer.Option("--as-of")] = None) -> None:
     """Run the papermill health report (extra `-p NAME VALUE` pairs are notebook
     parameters); exit 2 when a threshold is breached."""
     from .report import run_report

@@ -61,7 +61,7 @@ def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
                 put(chunk)
                 if stop.is_set():
                     return
-        except BaseException as e:  # handed to the consumer, raised there
+        except BaseException as e:  # noqa: BLE001 -- handed to the consumer, raised there
             put(e)
         put(done)
 

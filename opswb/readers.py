@@ -8,6 +8,7 @@ killed ingest can resume where its last committed chunk ended.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -158,7 +159,7 @@ def _row_text(record: dict) -> str:
 
 
 def _is_nan(v: Any) -> bool:
-    return isinstance(v, float) and v != v
+    return isinstance(v, float) and math.isnan(v)
 
 
 def read_csv(path: str | Path, start: int = 0, size: int | None = None) -> Iterator[Chunk]:

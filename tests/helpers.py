@@ -24,8 +24,7 @@ def ev(key: str, payload: dict | None = None, event_type: str = "payment.capture
 def write_jsonl(path: Path, lines: list[Any]) -> Path:
     """Write each item as a line: dicts as JSON, strings verbatim."""
     with open(path, "w", encoding="utf-8") as f:
-        for line in lines:
-            f.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
+        f.writelines((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
     return path
 
 

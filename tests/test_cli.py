@@ -15,7 +15,7 @@ OPSWB = [sys.executable, "-m", "opswb.cli"]
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(OPSWB + list(args), capture_output=True, text=True,
+    return subprocess.run(OPSWB + list(args), capture_output=True, text=True, check=False,
                           env={**os.environ, **(env or {})})
 
 
@@ -103,9 +103,10 @@ def test_cli_path_imports_no_heavy_library(loaded):
     """What keeps `opswb health` quick from a cold start (no timing asserted)."""
     db, _ = loaded
     assert run("health", "--db", db, "--json").returncode == 0
-    probe = subprocess.run([sys.executable, "-c",
-                            "import sys, opswb.cli; from opswb.cli import app;"
-                            "heavy = [m for m in ('pandas', 'papermill', 'nbformat',"
-                            " 'ipywidgets', 'fastapi', 'matplotlib') if m in sys.modules];"
-                            "print(heavy)"], capture_output=True, text=True)
+    code = ("import sys, opswb.cli; from opswb.cli import app;"
+            "heavy = [m for m in ('pandas', 'papermill', 'nbformat',"
+            " 'ipywidgets', 'fastapi', 'matplotlib') if m in sys.modules];"
+            "print(heavy)")
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=False)
     assert probe.stdout.strip() == "[]"

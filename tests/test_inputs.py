@@ -79,8 +79,8 @@ def test_json_array_every_element_is_an_arrival(local_wb, tmp_path):
 
 
 def test_csv_parquet_dataframe_and_iterable(local_wb, tmp_path):
-    rows = [dict(tenant_id="acme", idempotency_key=f"t{i}", event_type="order.created",
-                 source="erp-sync", payload=json.dumps({"n": i, "b": {"c": 1}}))
+    rows = [{"tenant_id": "acme", "idempotency_key": f"t{i}", "event_type": "order.created",
+                 "source": "erp-sync", "payload": json.dumps({"n": i, "b": {"c": 1}})}
             for i in range(4)]
     pd.DataFrame(rows).to_csv(tmp_path / "e.csv", index=False)
     s = local_wb.ingest(str(tmp_path / "e.csv"))
@@ -89,8 +89,8 @@ def test_csv_parquet_dataframe_and_iterable(local_wb, tmp_path):
     table = pa.Table.from_pylist([{**r, "payload": json.loads(r["payload"])} for r in rows])
     pq.write_table(table, tmp_path / "e.parquet")
     assert local_wb.ingest(str(tmp_path / "e.parquet"))["duplicates"] == 4
-    df = pd.DataFrame(rows + [dict(tenant_id="acme", idempotency_key="t0",
-                                   event_type="order.created", payload='{"n": 99}')])
+    df = pd.DataFrame(rows + [{"tenant_id": "acme", "idempotency_key": "t0",
+                                   "event_type": "order.created", "payload": '{"n": 99}'}])
     s = local_wb.ingest(df)
     assert (s["duplicates"], s["exceptions_opened"]) == (4, 1)
     s = local_wb.ingest(iter([ev("gen1"), ev("gen2")]))

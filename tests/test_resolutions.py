@@ -28,20 +28,20 @@ def _state(wb):
 
 
 REFUSALS = [
-    ("blank actor", dict(action="mark_resolved_no_replay", actor="  ", resolution_notes="x")),
-    ("blank notes", dict(action="mark_resolved_no_replay", actor="ann", resolution_notes="\t")),
-    ("unknown action", dict(action="delete_it", actor="ann", resolution_notes="x")),
-    ("patch changes tenant", dict(action="override_and_replay", actor="ann",
-                                  resolution_notes="x", override_patch={"tenant_id": "evil"})),
-    ("patch changes key", dict(action="override_and_replay", actor="ann",
-                               resolution_notes="x", override_patch={"idempotency_key": "Z"})),
-    ("patch to unknown type", dict(action="override_and_replay", actor="ann",
-                                   resolution_notes="x",
-                                   override_patch={"event_type": "no.such.type"})),
-    ("patch not an object", dict(action="override_and_replay", actor="ann",
-                                 resolution_notes="x", override_patch=[1, 2])),
-    ("patch leaves payload invalid", dict(action="override_and_replay", actor="ann",
-                                          resolution_notes="x", override_patch={"payload": 5})),
+    ("blank actor", {"action": "mark_resolved_no_replay", "actor": "  ", "resolution_notes": "x"}),
+    ("blank notes", {"action": "mark_resolved_no_replay", "actor": "ann", "resolution_notes": "\t"}),
+    ("unknown action", {"action": "delete_it", "actor": "ann", "resolution_notes": "x"}),
+    ("patch changes tenant", {"action": "override_and_replay", "actor": "ann",
+                                  "resolution_notes": "x", "override_patch": {"tenant_id": "evil"}}),
+    ("patch changes key", {"action": "override_and_replay", "actor": "ann",
+                               "resolution_notes": "x", "override_patch": {"idempotency_key": "Z"}}),
+    ("patch to unknown type", {"action": "override_and_replay", "actor": "ann",
+                                   "resolution_notes": "x",
+                                   "override_patch": {"event_type": "no.such.type"}}),
+    ("patch not an object", {"action": "override_and_replay", "actor": "ann",
+                                 "resolution_notes": "x", "override_patch": [1, 2]}),
+    ("patch leaves payload invalid", {"action": "override_and_replay", "actor": "ann",
+                                          "resolution_notes": "x", "override_patch": {"payload": 5}}),
 ]
 
 

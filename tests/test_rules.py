@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 import opswb
-
 from tests.helpers import ev, write_jsonl
 
 P1 = {"amount": 1200, "currency": "EUR", "customer": {"id": "c_19", "tier": "gold"}}
