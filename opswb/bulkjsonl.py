@@ -34,7 +34,7 @@ _MAX_BYTES = 1 << 28  # a chunk's text at most (offsets are 32-bit; memory stays
 
 # Two parses per line: five envelope members as JSON texts (try: NULL when the line is not
 # JSON) and the payload's type, then cheap text checks on them. The payload itself stays
-# in ``text`` (the stage's ``lean`` rows): classify.py extracts it where it needs it. A
+# in ``text`` (its ``payload`` is NULL): classify.py extracts it where it needs it. A
 # string member without a backslash is its text between the quotes; one with escapes is
 # decoded by json_extract_string.
 _MEMBERS = "['$.tenant_id', '$.idempotency_key', '$.event_type', '$.source', '$.occurred_at']"
@@ -167,7 +167,6 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
         if fixes:
             base = pc.replace_with_mask(base, odd, pa.array([r[j] for r in fixes], typ))
         cols[c] = base
-    cols["lean"] = pc.invert(odd)
     return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
 
 

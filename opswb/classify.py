@@ -14,12 +14,12 @@ from typing import Any
 
 import duckdb
 
-from .contested import PAYLOAD, fill_fingerprints
+from .contested import fill_fingerprints
 from .envelope import STAGE_COLUMNS
 from .fingerprint import dumps, loads
 from .jsondiff import json_diff
 from .mergepatch import merge_patch
-from .storage import RecentRaws, stored_events
+from .storage import PAYLOAD_OF, RecentRaws, stored_events
 
 
 @functools.cache
@@ -31,10 +31,9 @@ def _schemas() -> tuple:
     """
     import pyarrow as pa
 
-    # ``lean``: the payload is ``text``'s own (bulk JSON Lines), so it is not stored twice.
+    # A valid row without ``payload`` has it in ``text`` (bulk JSON Lines): not stored twice.
     stage = pa.schema([("seq", pa.int64())] + [
-        (c, pa.bool_() if c == "valid" else pa.string()) for c in STAGE_COLUMNS]
-        + [("lean", pa.bool_())])
+        (c, pa.bool_() if c == "valid" else pa.string()) for c in STAGE_COLUMNS])
     exceptions = pa.schema([
         ("exception_id", pa.int64()), ("tenant_id", pa.string()),
         ("idempotency_key", pa.string()), ("source", pa.string()),
@@ -130,7 +129,7 @@ FROM num
 _INSERT_RAWS = """
 INSERT INTO raw_events
 SELECT $raw_base + s.seq, now(), s.text, s.tenant_id, s.idempotency_key, s.event_type,
-       s.source, s.occurred_at, CASE WHEN s.lean THEN NULL ELSE s.payload END,
+       s.source, s.occurred_at, s.payload,
        coalesce(o.fingerprint, s.fingerprint), s.valid,
        s.error, coalesce(o.outcome, 'processed'), o.exception_id, $origin, $replay_of
 FROM _stage_in s LEFT JOIN _out o USING (seq)
@@ -211,7 +210,7 @@ WHERE a.kstate IS NOT NULL AND NOT EXISTS (
 # The openers with what the exception row needs, and FIRST for conflicts.
 _OPENERS = f"""
 SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, st.source, o.kind,
-       o.valid, st.error, st.event_type, {PAYLOAD.format(s="st")} AS payload, o.allowed,
+       o.valid, st.error, st.event_type, {PAYLOAD_OF.format(s="st.")} AS payload, o.allowed,
        fo.event_type AS first_type, fo.payload AS first_payload,
        CASE WHEN fo.raw_id IS NULL THEN k.override_patch END AS first_patch,
        coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id
@@ -220,7 +219,7 @@ LEFT JOIN _khit k
   ON o.kind = 'conflict' AND k.tenant_id = o.tenant_id
  AND k.idempotency_key = o.idempotency_key AND o.kstate IS NOT NULL
 LEFT JOIN (SELECT f.tenant_id, f.idempotency_key, f.raw_id, fs.event_type,
-                  {PAYLOAD.format(s="fs")} AS payload
+                  {PAYLOAD_OF.format(s="fs.")} AS payload
            FROM _out f JOIN _stage_in fs USING (seq) WHERE f.valid AND f.rn = 1) fo
   ON o.kind = 'conflict' AND o.kstate IS NULL
  AND fo.tenant_id = o.tenant_id AND fo.idempotency_key = o.idempotency_key
@@ -305,7 +304,7 @@ def stage_table(rows: list[tuple]) -> Any:
     cols = list(zip(*rows)) if rows else [[] for _ in STAGE_COLUMNS]
     arrays = [pa.array(range(1, len(rows) + 1), pa.int64())] + [
         pa.array(col, schema.field(i + 1).type) for i, col in enumerate(cols)
-    ] + [pa.array([False] * len(rows), pa.bool_())]
+    ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

@@ -12,12 +12,7 @@ from __future__ import annotations
 import duckdb
 
 from .fingerprint import fingerprint, loads
-from .storage import RecentRaws, remember_fingerprints, stored_events
-
-# A staged arrival's payload JSON: a ``lean`` row (bulk JSON Lines) keeps it in its text.
-PAYLOAD = ("CASE WHEN {s}.lean THEN try(json_extract({s}.text, '$.payload'))::VARCHAR"
-           " ELSE {s}.payload END")
-
+from .storage import PAYLOAD_OF, RecentRaws, remember_fingerprints, stored_events
 
 # The stored records of the keys this chunk names (one scan of the key table).
 _KEY_HITS = """
@@ -37,7 +32,7 @@ UNION SELECT tenant_id, idempotency_key FROM _khit;
 # once in the chunk or is already stored). A key's only arrival (most of a bulk load)
 # needs none.
 _CONTESTED = f"""
-SELECT s.seq, s.event_type, {PAYLOAD.format(s="s")} AS payload FROM _stage_in s
+SELECT s.seq, s.event_type, {PAYLOAD_OF.format(s="s.")} AS payload FROM _stage_in s
 SEMI JOIN _ck c ON c.tenant_id = s.tenant_id AND c.idempotency_key = s.idempotency_key
 WHERE s.valid AND s.fingerprint IS NULL
 """

@@ -36,7 +36,8 @@ def _first_of(con: duckdb.DuckDBPyConnection, ex: dict, rec: dict | None,
         full = storage.raw_row(con, rec["first_exception_raw_id"])
         if full is not None:
             raw = {f: storage.to_api(f, full[f]) for f in storage.RAW_FIELDS}
-            fp = storage.raw_fingerprints(con, [full["raw_id"]]).get(full["raw_id"])
+            fp = full["fingerprint"] or storage.raw_fingerprints(
+                con, [full["raw_id"]]).get(full["raw_id"])
             return dict(raw, override_patch=None), fp
     return None, None
 

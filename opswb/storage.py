@@ -89,9 +89,11 @@ def ledger_complete(con: duckdb.DuckDBPyConnection, origin: str, name: str | Non
 
 # ---- raws, keys, deliveries ------------------------------------------------------------
 
-# A bulk-loaded arrival stores its payload once, inside ``text`` (see classify.py).
-RAW_PAYLOAD = ("CASE WHEN payload IS NULL AND valid THEN"
-               " try(json_extract(text, '$.payload'))::VARCHAR ELSE payload END")
+# A bulk-loaded arrival (bulkjsonl.py) stores its payload once, inside ``text``: a valid raw
+# or staged row without ``payload`` has it there. ``{s}`` qualifies the columns ("st.").
+PAYLOAD_OF = ("CASE WHEN {s}payload IS NULL AND {s}valid THEN"
+              " try(json_extract({s}text, '$.payload'))::VARCHAR ELSE {s}payload END")
+RAW_PAYLOAD = PAYLOAD_OF.format(s="")
 _RAW_SELECT = ("SELECT " + ", ".join(f"{RAW_PAYLOAD} AS payload" if f == "payload" else f
                                      for f in RAW_FIELDS) + " FROM raw_events")
 
@@ -207,17 +209,12 @@ class RecentRaws:
         if self.table is None:
             return {}
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         n = self.table.num_rows
         at = sorted({i - self.raw_base - 1 for i in raw_ids if 0 < i - self.raw_base <= n})
         if not at:
             return {}
-        sub = self.table.take(pa.array(at, pa.int64()))
-        # As _INSERT_RAWS stored it: a lean row's payload is its text's.
-        sub = sub.set_column(sub.schema.get_field_index("payload"), "payload",
-                             pc.if_else(sub.column("lean"), None, sub.column("payload")))
-        con.register("_recent_in", sub)
+        con.register("_recent_in", self.table.take(pa.array(at, pa.int64())))
         try:
             rows = con.execute(
                 f"SELECT seq, event_type, {RAW_PAYLOAD}, fingerprint FROM _recent_in"
