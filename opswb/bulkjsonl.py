@@ -93,7 +93,9 @@ def _lines_array(buf: bytes, nl: Any) -> Any:
     ignored (the next chunk reads them again)."""
     np, pa = _np(), _pa()
     n = len(nl)
-    if b"\r\n" in buf:  # a line end may carry \r's (bytes.rstrip(b"\r\n") semantics)
+    # A line end may carry \r's (bytes.rstrip(b"\r\n") semantics). find() is a memchr,
+    # ~5x faster than looking for the pair; most files have no \r at all.
+    if buf.find(b"\r") >= 0 and b"\r\n" in buf:
         buf = buf[:int(nl[-1]) + 1]
         while b"\r\n" in buf:
             buf = buf.replace(b"\r\n", b"\n")
