@@ -1,0 +1,54 @@
+"""The ingest benchmark runs end to end on a small file and reports every phase.
+
+Timings are never asserted: only that each phase ran on the whole file, that opswb's
+summaries match the events the generator planted, and that the store-bound phase stored
+what it claims to (every arrival, with a key record and an outbox row each).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_ingest_benchmark_reports_every_phase_on_a_small_file(tmp_path):
+    out = tmp_path / "figures.json"
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ingest.py"), "--n", "3000", "--n-b",
+         "1000", "--workdir", str(tmp_path), "--json", str(out)],
+        capture_output=True, text=True, check=False, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "opswb-empty: summary matches the planted events" in r.stdout
+    assert "opswb-prefilled: summary matches the planted events" in r.stdout
+    figures = json.loads(out.read_text())
+    phases = figures["phases"]
+    assert set(phases) == {"opswb-empty", "opswb-prefilled", "duckdb-floor", "store-bound",
+                           "sqlite-rowwise"}
+    assert phases["opswb-prefilled"]["events"] == 1000
+    for name in ("opswb-empty", "duckdb-floor", "store-bound", "sqlite-rowwise"):
+        assert phases[name]["events"] == 3000, name
+        assert phases[name]["seconds"] > 0, name
+    assert {"store-bound / floor", "opswb-empty / store-bound",
+            "store-bound / sqlite"} <= set(figures["ratios"])
+
+    # Every arrival of A is a raw row; every valid one has a key record and an outbox
+    # row, as in opswb's store for the same file (A's raws are raw_ids 1..3000 there).
+    count_valid = "SELECT count(*) FILTER (WHERE valid) FROM raw_events WHERE raw_id <= 3000"
+    with duckdb.connect(str(tmp_path / "opswb.duckdb"), read_only=True) as con:
+        valid = con.execute(count_valid).fetchall()[0][0]
+    with duckdb.connect(str(tmp_path / "bound.duckdb"), read_only=True) as con:
+        raws, bound_valid, keys, deliveries, delivered_raws = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE valid), (SELECT count(*) FROM"
+            " idempotency_keys), (SELECT count(*) FROM deliveries), (SELECT count(DISTINCT"
+            " raw_id) FROM deliveries) FROM raw_events").fetchall()[0]
+    assert raws == 3000
+    assert bound_valid == valid > 0
+    assert keys == deliveries == delivered_raws == valid
