@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -27,6 +28,24 @@ from .store import open_store, transaction, write_lock
 Progress = Callable[[int, int], None]
 
 
+# How much lower the parse thread's priority is than the caller's (nice steps).
+PARSE_NICE = 10
+
+
+def lower_thread_priority(by: int = PARSE_NICE) -> None:
+    """Lower the calling thread's scheduling priority by ``by`` nice steps (Linux, where
+    priority is per thread and threads started from this one inherit it). Elsewhere, or
+    if the system refuses, nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid,
+                       min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+    except OSError:
+        pass
+
+
 def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     """Parse the next chunk on a thread while the current one is stored.
 
@@ -34,6 +53,12 @@ def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     the GIL). At most two chunks exist here at once, the one being stored and the next
     one, which bounds memory (an ingest also keeps the chunk it stored last, see
     ``storage.RecentRaws``).
+
+    Storing is the critical path; parsing needs about a third of its time. The parse
+    thread (and the DuckDB threads it starts) therefore runs at a lower priority: it takes
+    the cores the store leaves idle (its raw-text compression and commits run on one)
+    instead of slowing the store down. Measured on 1M JSON Lines: 14.05 s to 13.5 s, the
+    means of five interleaved runs each.
     """
     box: queue.Queue = queue.Queue(maxsize=1)
     done, stop = object(), threading.Event()
@@ -48,6 +73,7 @@ def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
                 continue
 
     def produce() -> None:
+        lower_thread_priority()
         it = iter(chunks)
         try:
             while True:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
 
 import duckdb
 import pandas as pd
@@ -10,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from opswb.ingest import PARSE_NICE, prefetch
 from tests.helpers import ev, write_jsonl
 
 COUNTS = ("processed", "duplicates", "exceptions_opened", "attached")
@@ -144,3 +148,24 @@ def test_lone_surrogate_and_huge_integer_payloads_are_stored(local_wb, tmp_path)
     assert (s["processed"], s["duplicates"]) == (1, 1)
     arrival = local_wb.key("acme", "s")["arrivals"][0]
     assert arrival["payload"]["n"] == 123456789012345678901234567890
+
+
+def test_chunks_are_parsed_on_a_thread_of_lower_priority():
+    """The parse thread yields the cores to the store (Linux: priority is per thread)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread priority is a Linux feature")
+    main_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if main_nice >= 19:
+        pytest.skip("this process already runs at the lowest priority")
+    seen = []
+
+    def chunks():
+        for i in range(3):
+            tid = threading.get_native_id()
+            seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+            yield i
+
+    assert list(prefetch(chunks())) == [0, 1, 2]
+    assert {tid for tid, _ in seen} != {threading.get_native_id()}
+    assert {nice for _, nice in seen} == {min(19, main_nice + PARSE_NICE)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_nice
