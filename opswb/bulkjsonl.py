@@ -12,8 +12,10 @@ per-line path. One difference is left: an envelope member given twice in one lin
 from its first occurrence here and from its last on the per-line path (RFC 8259 leaves
 duplicate names undefined; checking for them costs a third parse of every line).
 
-Fingerprints are not computed here: ``classify`` computes them for the arrivals that
-need one (SPEC §4's "same event" question only arises for a key seen more than once).
+Fingerprints are computed only for arrivals that need one (SPEC §4's "same event"
+question only arises for a key seen more than once): here for those whose key arrives
+more than once in the chunk (``contested.fingerprint_repeats``), and in ``classify`` for
+those whose key the store already holds.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from .contested import fingerprint_repeats
 from .envelope import STAGE_COLUMNS, stage_row
 from .readers import Chunk, chunk_rows
 
@@ -169,7 +172,8 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
         if fixes:
             base = pc.replace_with_mask(base, odd, pa.array([r[j] for r in fixes], typ))
         cols[c] = base
-    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
+    table = pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
+    return fingerprint_repeats(con, table)
 
 
 def read_jsonl_bulk(path: str | Path, start: int = 0, size: int | None = None) -> Iterator[Chunk]:

@@ -3,11 +3,15 @@
 A key is *contested* in a chunk when it arrives more than once there or is already
 stored; only then does "same event or not" need answering. The fingerprints of those
 arrivals are computed here, in Python, and so is the fingerprint of a stored key that was
-delivered by its only arrival (stored without one, see ``sql/0002_…``). Everything runs
-inside the caller's transaction, over the staged chunk ``_stage_in``.
+delivered by its only arrival (stored without one, see ``sql/0002_…``). The bulk reader
+computes the fingerprints of a chunk's in-chunk repeats before the chunk is stored
+(``fingerprint_repeats``); ``fill_fingerprints`` runs inside the caller's transaction,
+over the staged chunk ``_stage_in``, and computes what is still missing.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import duckdb
 
@@ -36,6 +40,44 @@ SELECT s.seq, s.event_type, {PAYLOAD_OF.format(s="s.")} AS payload FROM _stage_i
 SEMI JOIN _ck c ON c.tenant_id = s.tenant_id AND c.idempotency_key = s.idempotency_key
 WHERE s.valid AND s.fingerprint IS NULL
 """
+
+# A staged chunk's arrivals whose key arrives more than once in the chunk, in order.
+_REPEATS = f"""
+SELECT s.seq, s.event_type, {PAYLOAD_OF.format(s="s.")} AS payload FROM _staged s
+SEMI JOIN (SELECT tenant_id, idempotency_key FROM _staged WHERE valid
+           GROUP BY ALL HAVING count(*) > 1) r
+  ON r.tenant_id = s.tenant_id AND r.idempotency_key = s.idempotency_key
+WHERE s.valid AND s.fingerprint IS NULL
+ORDER BY s.seq
+"""
+
+
+def fingerprint_repeats(con: duckdb.DuckDBPyConnection, table: Any) -> Any:
+    """``table`` (a staged chunk, ``seq`` 1..n in order) with the fingerprints of the
+    arrivals whose key arrives more than once in it filled in.
+
+    Those keys are contested whatever the store holds, so the bulk reader computes their
+    fingerprints on its own thread and connection before the chunk is stored (most
+    repeats of a key follow it closely, in the same chunk); ``fill_fingerprints`` is then
+    left with the arrivals of keys the store already holds.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    con.register("_staged", table)
+    try:
+        rows = con.execute(_REPEATS).fetchall()
+    finally:
+        con.unregister("_staged")
+    if not rows:
+        return table
+    mask = np.zeros(table.num_rows, bool)
+    mask[np.array([r[0] for r in rows]) - 1] = True
+    fps = pa.array([fingerprint(t, loads(p)) for _, t, p in rows], pa.string())
+    i = table.schema.get_field_index("fingerprint")
+    column = pc.replace_with_mask(table.column(i).combine_chunks(), pa.array(mask), fps)
+    return table.set_column(i, "fingerprint", column)
 
 
 def fill_fingerprints(con: duckdb.DuckDBPyConnection,
