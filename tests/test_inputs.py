@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import threading
+import time
 
 import duckdb
 import pandas as pd
@@ -13,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from opswb.ingest import PARSE_NICE, prefetch
+from opswb.ingest import PARSE_NICE, Prefetch
 from tests.helpers import ev, write_jsonl
 
 COUNTS = ("processed", "duplicates", "exceptions_opened", "attached")
@@ -165,7 +166,55 @@ def test_chunks_are_parsed_on_a_thread_of_lower_priority():
             seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
             yield i
 
-    assert list(prefetch(chunks())) == [0, 1, 2]
+    assert list(Prefetch(chunks())) == [0, 1, 2]
     assert {tid for tid, _ in seen} != {threading.get_native_id()}
     assert {nice for _, nice in seen} == {min(19, main_nice + PARSE_NICE)}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_nice
+
+
+def test_parsing_starts_at_once_and_stops_when_the_caller_stops():
+    started, closed = threading.Event(), threading.Event()
+
+    def endless():
+        started.set()
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()  # the reader's file and connection are released
+
+    parsed = Prefetch(endless())
+    assert started.wait(5)  # before anything was asked for (ingest_file hashes meanwhile)
+    assert next(parsed) == 0 and next(parsed) == 1
+    parsed.close()
+    assert closed.wait(5)
+    with pytest.raises(StopIteration):
+        next(parsed)
+
+
+def test_closing_waits_for_a_chunk_being_parsed():
+    """Nothing of the reader outlives close(): a process whose parse thread is still
+    inside DuckDB when it exits aborts (exit code 134; seen when re-ingesting a file
+    already ingested, which stops parsing as soon as the file's hash is known)."""
+    def slow():
+        yield 0
+        time.sleep(0.5)  # the thread is busy with the next chunk when the caller stops
+        yield 1
+
+    parsed = Prefetch(slow())
+    assert next(parsed) == 0
+    parsed.close()
+    assert not [t for t in threading.enumerate() if t.name == "opswb-parse"]
+
+
+def test_a_reader_error_reaches_the_caller():
+    def failing():
+        yield 1
+        raise ValueError("line 2 is broken")
+
+    parsed = Prefetch(failing())
+    assert next(parsed) == 1
+    with pytest.raises(ValueError, match="line 2"):
+        next(parsed)
