@@ -18,8 +18,13 @@ import duckdb
 from .fingerprint import fingerprint, loads
 from .storage import PAYLOAD_OF, RecentRaws, remember_fingerprints, stored_events
 
+# Keys that arrive more than once in the staged chunk ``{stage}``: contested whatever the
+# store holds.
+_REPEATED_KEYS = ("SELECT tenant_id, idempotency_key FROM {stage} WHERE valid"
+                  " GROUP BY ALL HAVING count(*) > 1")
+
 # The stored records of the keys this chunk names (one scan of the key table).
-_KEY_HITS = """
+_KEY_HITS = f"""
 CREATE OR REPLACE TEMP TABLE _khit AS
 SELECT k.tenant_id, k.idempotency_key, k.state, k.adjudicated_fingerprints,
        k.open_exception_id, k.canonical_raw_id, k.canonical_fingerprint, k.override_patch,
@@ -28,28 +33,31 @@ FROM idempotency_keys k
 SEMI JOIN (SELECT tenant_id, idempotency_key FROM _stage_in WHERE valid) s
   ON k.tenant_id = s.tenant_id AND k.idempotency_key = s.idempotency_key;
 CREATE OR REPLACE TEMP TABLE _ck AS
-SELECT tenant_id, idempotency_key FROM _stage_in WHERE valid GROUP BY ALL HAVING count(*) > 1
+{_REPEATED_KEYS.format(stage="_stage_in")}
 UNION SELECT tenant_id, idempotency_key FROM _khit;
 """
+
+
+def _unfingerprinted(stage: str, keys: str) -> str:
+    """The query for the valid arrivals of ``stage`` without a fingerprint whose key is
+    among those ``keys`` returns, in order: seq, event type, payload."""
+    return (f"SELECT s.seq, s.event_type, {PAYLOAD_OF.format(s='s.')} AS payload"
+            f" FROM {stage} s SEMI JOIN ({keys}) c ON c.tenant_id = s.tenant_id"
+            " AND c.idempotency_key = s.idempotency_key"
+            " WHERE s.valid AND s.fingerprint IS NULL ORDER BY s.seq")
+
 
 # Arrivals whose fingerprint decides something: their key is contested (arrives more than
 # once in the chunk or is already stored). A key's only arrival (most of a bulk load)
 # needs none.
-_CONTESTED = f"""
-SELECT s.seq, s.event_type, {PAYLOAD_OF.format(s="s.")} AS payload FROM _stage_in s
-SEMI JOIN _ck c ON c.tenant_id = s.tenant_id AND c.idempotency_key = s.idempotency_key
-WHERE s.valid AND s.fingerprint IS NULL
-"""
+_CONTESTED = _unfingerprinted("_stage_in", "SELECT tenant_id, idempotency_key FROM _ck")
+_REPEATS = _unfingerprinted("_staged", _REPEATED_KEYS.format(stage="_staged"))
 
-# A staged chunk's arrivals whose key arrives more than once in the chunk, in order.
-_REPEATS = f"""
-SELECT s.seq, s.event_type, {PAYLOAD_OF.format(s="s.")} AS payload FROM _staged s
-SEMI JOIN (SELECT tenant_id, idempotency_key FROM _staged WHERE valid
-           GROUP BY ALL HAVING count(*) > 1) r
-  ON r.tenant_id = s.tenant_id AND r.idempotency_key = s.idempotency_key
-WHERE s.valid AND s.fingerprint IS NULL
-ORDER BY s.seq
-"""
+
+def _fingerprinted(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list, list]:
+    """The seqs and SPEC §4 fingerprints of the arrivals ``query`` returns."""
+    rows = con.execute(query).fetchall()
+    return [r[0] for r in rows], [fingerprint(t, loads(p)) for _, t, p in rows]
 
 
 def fingerprint_repeats(con: duckdb.DuckDBPyConnection, table: Any) -> Any:
@@ -67,16 +75,16 @@ def fingerprint_repeats(con: duckdb.DuckDBPyConnection, table: Any) -> Any:
 
     con.register("_staged", table)
     try:
-        rows = con.execute(_REPEATS).fetchall()
+        seqs, fps = _fingerprinted(con, _REPEATS)
     finally:
         con.unregister("_staged")
-    if not rows:
+    if not seqs:
         return table
     mask = np.zeros(table.num_rows, bool)
-    mask[np.array([r[0] for r in rows]) - 1] = True
-    fps = pa.array([fingerprint(t, loads(p)) for _, t, p in rows], pa.string())
+    mask[np.array(seqs) - 1] = True
     i = table.schema.get_field_index("fingerprint")
-    column = pc.replace_with_mask(table.column(i).combine_chunks(), pa.array(mask), fps)
+    column = pc.replace_with_mask(table.column(i).combine_chunks(), pa.array(mask),
+                                  pa.array(fps, pa.string()))
     return table.set_column(i, "fingerprint", column)
 
 
@@ -90,9 +98,8 @@ def fill_fingerprints(con: duckdb.DuckDBPyConnection,
     import pyarrow as pa
 
     con.execute(_KEY_HITS)
-    rows = con.execute(_CONTESTED).fetchall()
-    fps = [fingerprint(t, loads(p)) for _, t, p in rows]
-    con.register("_fp_in", pa.table({"seq": pa.array([r[0] for r in rows], pa.int64()),
+    seqs, fps = _fingerprinted(con, _CONTESTED)
+    con.register("_fp_in", pa.table({"seq": pa.array(seqs, pa.int64()),
                                      "fingerprint": pa.array(fps, pa.string())}))
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _fp AS SELECT * FROM _fp_in")
