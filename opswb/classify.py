@@ -20,6 +20,7 @@ from .fingerprint import dumps, loads
 from .jsondiff import json_diff
 from .mergepatch import merge_patch
 from .storage import PAYLOAD_OF, RecentRaws, stored_events
+from .store import INGEST_ROW_GROUP
 
 
 @functools.cache
@@ -368,7 +369,11 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
 
 
 def _batched(table: Any) -> Any:
-    """The staged table in record batches of 16k rows: DuckDB scans Arrow batch by batch,
-    so the chunk's statements run on every core (zero-copy slices)."""
+    """The staged table in record batches of an ingest's row group (zero-copy slices).
+    DuckDB scans Arrow batch by batch, so the chunk's statements run on two cores, and
+    the raw rows' insert writes a row group per batch, each compressed on its own core.
+    (With 16k batches a thread's row group held parts of several, and DuckDB merged them
+    on one thread.)"""
     pa, _, _ = _schemas()
-    return pa.Table.from_batches(table.to_batches(max_chunksize=16_384), schema=table.schema)
+    return pa.Table.from_batches(table.to_batches(max_chunksize=INGEST_ROW_GROUP),
+                                 schema=table.schema)

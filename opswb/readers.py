@@ -19,7 +19,8 @@ from .envelope import stage_element, stage_row
 from .errors import InvalidRequest
 from .fingerprint import dumps, loads
 
-# One DuckDB row group: written straight to the file, so commits stay cheap.
+# Two of an ingest's row groups (store.INGEST_ROW_GROUP): written straight to the file
+# while the chunk is stored, one per core, so commits stay cheap.
 DEFAULT_CHUNK_ROWS = 122_880
 
 

@@ -24,7 +24,18 @@ from .errors import StoreBusy, StoreError
 DEFAULT_DB = "data/opswb.duckdb"
 DEFAULT_BUSY_TIMEOUT = 10.0
 _LOCK_RE = re.compile(r"(?i)(could not set lock|conflicting lock)")
+# The file attached by another connection of this process (an ingest's chunk, see below).
+_IN_PROCESS_RE = re.compile(r"(?i)unique file handle conflict")
 _PID_RE = re.compile(r"PID (\d+)")
+
+# Row groups of an ingest's connections, half DuckDB's default of 122,880: a chunk of
+# 122,880 arrivals then fills two, which DuckDB compresses at once, one per core (it
+# compresses a row group on one thread). Measured on 1M JSON Lines, interleaved: about
+# 15% less time, a store about 10% larger. DuckDB does not keep the size in the file, so
+# such a connection attaches the file to an in-memory instance (``ATTACH ...
+# (ROW_GROUP_SIZE n)``); other connections keep the default; row groups of both sizes
+# live in one table.
+INGEST_ROW_GROUP = 61_440
 
 # Writers inside one process share one DuckDB instance; serialising them here turns
 # DuckDB's optimistic write-write conflicts into plain waiting.
@@ -78,22 +89,55 @@ def _config() -> dict:
             "force_compression": "zstd"}
 
 
-def connect_raw(path: str, timeout: float | None = None,
-                read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open ``path``, retrying while another process holds it, for at most ``timeout`` s."""
+def _attached(path: str, read_only: bool, row_group_size: int) -> duckdb.DuckDBPyConnection:
+    """``path`` attached, as the default database, to a fresh in-memory instance whose
+    appends make row groups of ``row_group_size``. Closing the connection releases the
+    file, as for a plain connection. Spills go where a plain connection's would."""
+    con = duckdb.connect(config={**_config(), "temp_directory": f"{path}.tmp"})
+    options = f"ROW_GROUP_SIZE {int(row_group_size)}" + (", READ_ONLY" if read_only else "")
+    try:
+        con.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS store ({options})")
+        con.execute("USE store")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _connect(path: str, read_only: bool, row_group_size: int | None) -> duckdb.DuckDBPyConnection:
+    if row_group_size and path != ":memory:":
+        try:
+            return _attached(path, read_only, row_group_size)
+        except duckdb.ResourceInUseException as e:
+            if not _IN_PROCESS_RE.search(str(e)):
+                raise
+            # A plain connection of this process has the file: share its instance (the
+            # default row groups), as any connection of this process would.
+    return duckdb.connect(path, read_only=read_only, config=_config())
+
+
+def connect_raw(path: str, timeout: float | None = None, read_only: bool = False,
+                row_group_size: int | None = None) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, retrying while another process holds it, for at most ``timeout`` s.
+
+    ``row_group_size`` (an ingest's ``INGEST_ROW_GROUP``) opens it attached, see above.
+    While such a connection is open, this process's other connections wait for it as for
+    another process: at most a chunk (about a second)."""
     timeout = busy_timeout() if timeout is None else timeout
     deadline = time.monotonic() + timeout
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only, config=_config())
-        except duckdb.IOException as e:
+            return _connect(path, read_only, row_group_size)
+        except (duckdb.IOException, duckdb.ResourceInUseException) as e:
             msg = str(e)
-            if not _LOCK_RE.search(msg):
+            in_process = bool(_IN_PROCESS_RE.search(msg))
+            if not (in_process or _LOCK_RE.search(msg)):
                 raise StoreError(f"cannot open store {path}: {msg}") from e
             if time.monotonic() >= deadline:
                 m = _PID_RE.search(msg)
-                holder = _holder_description(m.group(1) if m else None)
+                holder = ("another connection of this process" if in_process
+                          else _holder_description(m.group(1) if m else None))
                 raise StoreBusy(
                     f"store is busy: {path} is held by {holder}; gave up after {timeout:g}s. "
                     "For several users at once, run `opswb serve --db "
@@ -143,11 +187,12 @@ _migrated: set[str] = set()
 
 
 @contextmanager
-def open_store(path: str, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_store(path: str, timeout: float | None = None,
+               row_group_size: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """One short-lived connection to a migrated store; closed on exit."""
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = connect_raw(path, timeout)
+    con = connect_raw(path, timeout, row_group_size=row_group_size)
     try:
         key = os.path.abspath(path)
         if key not in _migrated:
