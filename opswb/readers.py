@@ -26,7 +26,7 @@ DEFAULT_CHUNK_ROWS = 122_880
 
 def chunk_rows() -> int:
     """Arrivals per committed chunk (``OPSWB_CHUNK_ROWS``): 122,880 JSON Lines hold the
-    file for about a second and keep an ingest under 750 MB (706–733 MB measured)."""
+    file for about a second and keep an ingest under 750 MB (655–710 MB measured)."""
     try:
         return max(1, int(os.environ.get("OPSWB_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)))
     except ValueError:
