@@ -30,11 +30,11 @@ _PID_RE = re.compile(r"PID (\d+)")
 
 # Row groups of an ingest's connections, half DuckDB's default of 122,880: a chunk of
 # 122,880 arrivals then fills two, which DuckDB compresses at once, one per core (it
-# compresses a row group on one thread). Measured on 1M JSON Lines, interleaved: about
-# 15% less time, a store about 10% larger. DuckDB does not keep the size in the file, so
-# such a connection attaches the file to an in-memory instance (``ATTACH ...
-# (ROW_GROUP_SIZE n)``); other connections keep the default; row groups of both sizes
-# live in one table.
+# compresses a row group on one thread). Measured on 1M JSON Lines, five interleaved
+# pairs: 12% less time (means 17.4 and 15.3 s), a store 8% larger. DuckDB does not keep
+# the size in the file, so such a connection attaches the file to an in-memory instance
+# (``ATTACH ... (ROW_GROUP_SIZE n)``); other connections keep the default; row groups of
+# both sizes live in one table.
 INGEST_ROW_GROUP = 61_440
 
 # Writers inside one process share one DuckDB instance; serialising them here turns
