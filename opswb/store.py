@@ -96,7 +96,8 @@ def _attached(path: str, read_only: bool, row_group_size: int) -> duckdb.DuckDBP
     con = duckdb.connect(config={**_config(), "temp_directory": f"{path}.tmp"})
     options = f"ROW_GROUP_SIZE {int(row_group_size)}" + (", READ_ONLY" if read_only else "")
     try:
-        con.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS store ({options})")
+        quoted = path.replace("'", "''")  # ATTACH takes no bound parameters
+        con.execute(f"ATTACH '{quoted}' AS store ({options})")
         con.execute("USE store")
     except BaseException:
         con.close()

@@ -22,9 +22,11 @@ from opswb.synth import write_jsonl
 def _raw_row_groups(db: str) -> list[int]:
     con = duckdb.connect(db, read_only=True)
     try:
+        # A row group's rows: the sum over the segments of one column.
         return [n for (n,) in con.execute(
-            "SELECT count FROM pragma_storage_info('raw_events') WHERE column_name = 'raw_id'"
-            " AND segment_type <> 'VALIDITY' ORDER BY row_group_id").fetchall()]
+            "SELECT sum(count)::BIGINT FROM pragma_storage_info('raw_events')"
+            " WHERE column_name = 'raw_id' AND segment_type <> 'VALIDITY'"
+            " GROUP BY row_group_id ORDER BY row_group_id").fetchall()]
     finally:
         con.close()
 
