@@ -26,13 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 
 from .contested import fingerprint_repeats
 from .envelope import STAGE_COLUMNS, stage_row
-from .readers import Chunk, chunk_rows
+from .readers import Chunk, chunk_rows, first_offset
+from .strictjson import MAX_DEPTH, has_dropped_member, risky_numbers
 
 _WS = b" \t\n\r\x0b\x0c"  # what bytes.strip() strips: a line of only these is blank
 _SCAN = 1 << 24  # newline search window (keeps numpy's temporaries small)
+_RISKY_AT = risky_numbers()
 _MAX_BYTES = 1 << 28  # a chunk's text at most (offsets are 32-bit; memory stays bounded)
 
 # Two parses per line: five envelope members as JSON texts (try: NULL when the line is not
@@ -124,6 +127,47 @@ def _lines_array(buf: bytes, nl: Any) -> Any:
     return lines
 
 
+_SUB_BATCH = 4096  # lines parsed by one orjson call in _not_ijson_plain
+
+
+def _not_ijson_plain(text: Any, plain: Any) -> Any:
+    """Of the lines DuckDB found plain, those that must take the per-line path after all
+    (a numpy bool mask over every line): nested more than ``MAX_DEPTH`` by a bracket
+    count; holding a number orjson could misread (``strictjson.needs_slow_path``); a
+    duplicate member name anywhere, or anything else orjson refuses that DuckDB let
+    through (a trailing comma, say). Duplicates are found sub-batch by sub-batch: one
+    orjson parse of the lines as one array, one dump, and their colons counted
+    (``strictjson.has_dropped_member``); only a sub-batch that fails is looked at line
+    by line."""
+    np = _np()
+    n = len(text)
+    offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset:text.offset + n + 1]
+    data = text.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+    offsets = offsets.astype(np.int64) - offsets[0]
+    arr = np.frombuffer(data, np.uint8)
+    opens = np.concatenate(([0], np.cumsum((arr == 91) | (arr == 123), dtype=np.int64)))
+    bad = (opens[offsets[1:]] - opens[offsets[:-1]]) > MAX_DEPTH
+    starts = [m.start() for m in _RISKY_AT.finditer(data)]
+    if starts:
+        bad[np.searchsorted(offsets, starts, side="right") - 1] = True
+    todo = np.flatnonzero(plain & ~bad)
+    for b in range(0, len(todo), _SUB_BATCH):
+        idx = todo[b:b + _SUB_BATCH]
+        parts = [data[offsets[i]:offsets[i + 1]] for i in idx]
+        joined = b"[" + b",".join(parts) + b"]"
+        try:
+            if not has_dropped_member(joined, orjson.loads(joined)):
+                continue
+        except orjson.JSONDecodeError:
+            pass
+        for i, part in zip(idx, parts):
+            try:
+                bad[i] = has_dropped_member(part, orjson.loads(part))
+            except orjson.JSONDecodeError:
+                bad[i] = True
+    return bad
+
+
 def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
     """The staging table (``seq`` + ``STAGE_COLUMNS``) of a chunk's lines."""
     pa = _pa()
@@ -155,7 +199,8 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
         if staged.num_rows != n:
             raise RuntimeError(f"staging returned {staged.num_rows} rows for {n} lines")
     _, schema, _ = _schemas()
-    odd = pc.invert(staged.column("plain").combine_chunks())
+    plain = staged.column("plain").combine_chunks().to_numpy(zero_copy_only=False)
+    odd = pa.array(~plain | _not_ijson_plain(text, plain))
     odd_at = pc.indices_nonzero(odd).to_pylist()
     fixes = [stage_row(text[i].as_py()) for i in odd_at]
     cols = {"seq": staged.column("seq").combine_chunks(), "text": text}
@@ -185,6 +230,7 @@ def read_jsonl_bulk(path: str | Path, start: int = 0, size: int | None = None) -
     last line is read again by the next chunk, so nothing is copied twice.
     """
     size = size or chunk_rows()
+    start = max(start, first_offset(path))  # a byte-order mark is encoding, not a line
     con = duckdb.connect(config={"threads": 2, "memory_limit": "256MB"})
     try:
         with open(path, "rb") as f:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fingerprint import canonical_json, dumps, fingerprint_canonical, loads
+from .fingerprint import canonical_json, dumps, fingerprint_canonical
+from .strictjson import InvalidJSON, check_value, parse
 
 REQUIRED = ("tenant_id", "idempotency_key", "event_type")
 STAGE_COLUMNS = (
@@ -25,18 +26,40 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else dumps(value)
 
 
+_JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean",
+               type(None): "null"}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), "number" if isinstance(value, int | float) else
+                           type(value).__name__)
+
+
 def envelope_error(obj: Any) -> str | None:
-    """Why ``obj`` is not a valid envelope, or None when it is one."""
+    """Why ``obj`` is not a valid envelope, as ``"rule: message"``; None when it is one.
+
+    The rule (before the colon) is a stable name an operator can group by; the same names
+    as ``strictjson.InvalidJSON.rule`` for text that is not I-JSON."""
     if not isinstance(obj, dict):
-        return f"an event must be a JSON object, got {type(obj).__name__ if obj is not None else 'null'}"
+        return f"not_an_object: an event must be a JSON object, got {_json_type(obj)}"
     missing = [f for f in REQUIRED if not isinstance(obj.get(f), str) or not obj[f].strip()]
     if missing:
-        return "missing or empty required field(s): " + ", ".join(missing)
+        return "missing_field: missing or empty required field(s): " + ", ".join(missing)
     if "payload" not in obj:
-        return "missing required field: payload"
+        return "missing_field: missing required field: payload"
     if not isinstance(obj["payload"], dict):
-        return "payload must be a JSON object"
+        return f"payload_not_object: payload must be a JSON object, got {_json_type(obj['payload'])}"
     return None
+
+
+def split_error(error: str | None) -> tuple[str | None, str | None]:
+    """``(rule, message)`` of a staged ``error`` (older stores' errors have no rule)."""
+    if error is None:
+        return None, None
+    rule, sep, message = error.partition(": ")
+    if sep and rule.replace("_", "").isalnum() and rule.islower():
+        return rule, message
+    return None, error
 
 
 def stage_row(text: str, obj: Any = _NOT_PARSED, parse_error: str | None = None) -> tuple:
@@ -47,9 +70,9 @@ def stage_row(text: str, obj: Any = _NOT_PARSED, parse_error: str | None = None)
     """
     if obj is _NOT_PARSED and parse_error is None:
         try:
-            obj = loads(text)
-        except (ValueError, UnicodeDecodeError) as e:
-            parse_error = f"not JSON: {str(e)[:200]}"
+            obj = parse(text)
+        except InvalidJSON as e:
+            parse_error = f"{e.rule}: {str(e)[:300]}"
     if parse_error is not None:
         return (text, None, None, None, None, None, None, None, False, parse_error)
     error = envelope_error(obj)
@@ -77,6 +100,26 @@ def stage_row(text: str, obj: Any = _NOT_PARSED, parse_error: str | None = None)
     )
 
 
+def stage_text(raw: bytes) -> tuple:
+    """Stage one element received as the bytes ``raw`` (a line, an array element, a
+    request body): every input path that has the element's bytes comes through here."""
+    try:
+        return stage_row(raw.decode("utf-8"), parse(raw))
+    except InvalidJSON as e:
+        text = raw.decode("utf-8", "replace") if e.rule == "not_utf8" else raw.decode("utf-8")
+        return stage_row(text, parse_error=f"{e.rule}: {str(e)[:300]}")
+    except UnicodeDecodeError as e:  # parse took it, decode did not (cannot happen)
+        return stage_row(raw.decode("utf-8", "replace"),
+                         parse_error=f"not_utf8: text is not valid UTF-8 (byte {e.start})")
+
+
 def stage_element(element: Any) -> tuple:
-    """Stage an already-parsed element (a dict from Python, a JSON array item, ...)."""
-    return stage_row(dumps(element), element)
+    """Stage a Python value (a dict from an iterable, ...) held to ``parse``'s rules."""
+    try:
+        check_value(element)
+        text = dumps(element)
+    except InvalidJSON as e:
+        return stage_row(repr(element)[:100_000], parse_error=f"{e.rule}: {e}")
+    except (TypeError, ValueError) as e:  # not a JSON value at all (a datetime, a set...)
+        return stage_row(repr(element)[:100_000], parse_error=f"not_json: {str(e)[:300]}")
+    return stage_row(text, element)

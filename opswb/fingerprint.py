@@ -2,18 +2,21 @@
 
 The fingerprint hashes the canonical JSON of ``{"event_type": ..., "payload": ...}``:
 object keys sorted, no insignificant whitespace, strings by their Unicode value, numbers by
-value (``100``, ``100.0`` and ``1e2`` are equal; integers exact at any size).
+value (``100``, ``100.0`` and ``1e2`` are equal; integers exact at any size; numbers past
+the double range by exact decimal value, see ``strictjson.BigNumber``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from typing import Any
 
 import orjson
+
+from .strictjson import dump_bytes as _dump_bytes
+from .strictjson import emit, fragment, read
 
 _SORT = orjson.OPT_SORT_KEYS
 
@@ -61,18 +64,17 @@ def _has_float(out: bytes) -> bool:
 
 
 def canonical_json(value: Any) -> bytes:
-    """Canonical UTF-8 JSON of ``value``: sorted keys, no whitespace, numbers by value."""
+    """Canonical UTF-8 JSON of ``value``: sorted keys, no whitespace, numbers by value
+    (out-of-range numbers in ``BigNumber``'s canonical decimal form)."""
     try:
-        out = orjson.dumps(value, option=_SORT)
+        out = orjson.dumps(value, option=_SORT, default=fragment)
         if not _has_float(out):
             return out  # no float anywhere: nothing to normalise (the common case)
-        return orjson.dumps(normalize_numbers(value), option=_SORT)
+        return orjson.dumps(normalize_numbers(value), option=_SORT, default=fragment)
     except (TypeError, orjson.JSONEncodeError):
-        value = normalize_numbers(value)
-        # Integers beyond 64 bits or lone surrogates: the slow, exact path.
-        # ASCII escapes keep a lone surrogate storable as UTF-8; the same value always
-        # takes this path, so its fingerprint stays stable.
-        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("ascii")
+        # Integers beyond 64 bits, lone surrogates in Python strings: the exact emitter
+        # (the same value always takes this path, so its fingerprint stays stable).
+        return emit(normalize_numbers(value), sort_keys=True)
 
 
 def fingerprint(event_type: str, payload: Any) -> str:
@@ -91,35 +93,19 @@ def fingerprint_canonical(event_type: str, payload_json: bytes) -> str:
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-# Digits to "0", everything else to " ": a run of 19 zeros is an integer orjson may round.
-_DIGIT_MAP = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
-_LONG_RUN = b"0" * 19
-
-
 def loads(text: str | bytes) -> Any:
-    """Parse JSON text exactly (integers of any size); raises ``ValueError`` if not JSON."""
-    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if _LONG_RUN in raw.translate(_DIGIT_MAP):
-        # orjson reads integers past 64 bits as floats, losing digits: parse exactly.
-        return json.loads(raw)
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        # orjson refuses integers past 64 bits and lone surrogates; the stdlib takes them.
-        if isinstance(text, bytes):
-            text = text.decode("utf-8")
-        return json.loads(text)
+    """Parse stored JSON text exactly (integers of any size, out-of-range numbers as
+    ``BigNumber``), leniently: what was stored is read back, even from an older store
+    whose rules were looser. Inputs are read with ``strictjson.parse`` instead.
+    Raises ``ValueError`` if not JSON."""
+    return read(text)
 
 
 def dump_bytes(value: Any) -> bytes:
     """Compact JSON of ``value`` as UTF-8 bytes (keys in their given order)."""
-    try:
-        return orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
-        # Integers past 64 bits, lone surrogates: exact, ASCII-escaped (so storable) JSON.
-        return json.dumps(value, separators=(",", ":")).encode("ascii")
+    return _dump_bytes(value)
 
 
 def dumps(value: Any) -> str:
     """Compact JSON text of ``value`` (keys in their given order)."""
-    return dump_bytes(value).decode("utf-8")
+    return _dump_bytes(value).decode("utf-8")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .envelope import stage_element, stage_row
-from .errors import InvalidRequest
-from .fingerprint import dumps, loads
+from .envelope import stage_element, stage_row, stage_text
+from .fingerprint import dumps
+from .strictjson import BOM, InvalidJSON, check_value, parse, split_elements, strip_bom
 
 # Two of an ingest's row groups (store.INGEST_ROW_GROUP): written straight to the file
 # while the chunk is stored, one per core, so commits stay cheap.
@@ -57,28 +57,29 @@ def file_hash(path: str | Path) -> str:
 
 
 def file_kind(path: str | Path) -> str:
-    """``jsonl``, ``json``, ``csv`` or ``parquet``, by extension then by content."""
+    """``jsonl``, ``json``, ``csv`` or ``parquet``: by extension (a ``.jsonl`` or
+    ``.ndjson`` file is JSON Lines whatever its first line holds, SPEC §2), else by
+    content (a file that starts with ``[`` is a JSON array)."""
     suffix = Path(path).suffix.lower()
     if suffix in (".csv", ".tsv"):
         return "csv"
     if suffix in (".parquet", ".pq"):
         return "parquet"
+    if suffix in (".jsonl", ".ndjson", ".jsonlines"):
+        return "jsonl"
     with open(path, "rb") as f:
-        head = f.read(4096).lstrip()
+        head = strip_bom(f.read(4096)).lstrip()
     return "json" if head.startswith(b"[") else "jsonl"
 
 
+def first_offset(path: str | Path) -> int:
+    """Where a file's content starts: after a UTF-8 byte-order mark, if it has one."""
+    with open(path, "rb") as f:
+        return len(BOM) if f.read(len(BOM)) == BOM else 0
+
+
 def _decode_line(line: bytes) -> tuple:
-    line = line.rstrip(b"\r\n")
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        return stage_row(line.decode("utf-8", "replace"), parse_error="text is not valid UTF-8")
-    try:
-        obj = loads(line)
-    except ValueError as e:
-        return stage_row(text, parse_error=f"not JSON: {str(e)[:200]}")
-    return stage_row(text, obj)
+    return stage_text(line.rstrip(b"\r\n"))
 
 
 def read_jsonl(path: str | Path, start: int = 0, size: int | None = None) -> Iterator[Chunk]:
@@ -87,6 +88,7 @@ def read_jsonl(path: str | Path, start: int = 0, size: int | None = None) -> Ite
     The reference for ``bulkjsonl.read_jsonl_bulk``, which ingest uses: the tests hold
     the two to the same staged rows."""
     size = size or chunk_rows()
+    start = max(start, first_offset(path))
     with open(path, "rb") as f:
         f.seek(start)
         offset = start
@@ -108,10 +110,17 @@ def read_jsonl(path: str | Path, start: int = 0, size: int | None = None) -> Ite
 def read_ndjson_text(body: bytes) -> list[tuple]:
     """Staged rows of an NDJSON request body."""
     # Only "\n" ends a line (as in a file); a raw "\r" inside a line is JSON whitespace.
-    return [_decode_line(line) for line in body.split(b"\n") if line.strip()]
+    return [_decode_line(line) for line in strip_bom(body).split(b"\n") if line.strip()]
 
 
-def _chunks_of(elements: Iterable[Any], start: int, size: int, stage=stage_element) -> Iterator[Chunk]:
+def read_json_text(body: bytes) -> list[tuple]:
+    """Staged rows of a JSON request body: each element of an array (its own bytes), or
+    the one value it holds; elements that are not JSON are invalid arrivals too."""
+    return [stage_text(el) for el in split_elements(body)]
+
+
+def _chunks_of(elements: Iterable[Any], start: int, size: int,
+               stage: Any = stage_element) -> Iterator[Chunk]:
     rows: list[tuple] = []
     pos = 0
     for el in elements:
@@ -127,14 +136,11 @@ def _chunks_of(elements: Iterable[Any], start: int, size: int, stage=stage_eleme
 
 
 def read_json_array(path: str | Path, start: int = 0, size: int | None = None) -> Iterator[Chunk]:
-    """A JSON array file: each element one arrival (a file that is one object: one)."""
-    data = Path(path).read_bytes()
-    try:
-        value = loads(data)
-    except ValueError as e:
-        raise InvalidRequest(f"{path}: not a JSON array: {e}") from e
-    elements = value if isinstance(value, list) else [value]
-    return _chunks_of(elements, start, size or chunk_rows())
+    """A JSON array file: each element one arrival, kept as its own bytes (a file that
+    holds one value: one arrival). A malformed element is an invalid arrival; the
+    elements around it are read as usual."""
+    elements = split_elements(Path(path).read_bytes())
+    return _chunks_of(elements, start, size or chunk_rows(), stage_text)
 
 
 def record_envelope(record: dict) -> dict:
@@ -144,15 +150,24 @@ def record_envelope(record: dict) -> dict:
     payload = obj.get("payload")
     if isinstance(payload, str):
         try:
-            obj["payload"] = loads(payload)
-        except ValueError:
-            pass  # stays a string: envelope_error says payload must be an object
+            obj["payload"] = parse(payload)
+        except InvalidJSON as e:
+            if e.rule != "not_json":  # JSON, but not I-JSON: say which rule it broke
+                raise
+            # not JSON: stays a string, and envelope_error says payload must be an object
     return obj
 
 
 def _stage_record(record: dict) -> tuple:
-    """Stage a tabular row: payload as JSON text or as a struct (dict)."""
-    return stage_row(_row_text(record), record_envelope(record))
+    """Stage a tabular row: payload as JSON text (held to ``strictjson.parse``'s rules)
+    or as a struct (dict)."""
+    text = _row_text(record)
+    try:
+        obj = record_envelope(record)
+        check_value(obj)
+        return stage_row(text, obj)
+    except InvalidJSON as e:
+        return stage_row(text, parse_error=f"{e.rule}: payload text: {str(e)[:300]}")
 
 
 def _row_text(record: dict) -> str:

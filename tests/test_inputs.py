@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from opswb import NotFound
 from opswb.ingest import PARSE_NICE, Prefetch
 from tests.helpers import ev, write_jsonl
 
@@ -138,17 +139,25 @@ def test_raw_rows_are_append_only(local_wb, tmp_path):
     assert after == before
 
 
-def test_lone_surrogate_and_huge_integer_payloads_are_stored(local_wb, tmp_path):
+def test_huge_integer_payloads_are_exact_and_lone_surrogates_invalid(local_wb, tmp_path):
     path = tmp_path / "odd.jsonl"
     path.write_text(
         '{"tenant_id":"acme","idempotency_key":"s","event_type":"order.created",'
-        '"payload":{"x":"\\ud800","n":123456789012345678901234567890}}\n'
+        '"payload":{"x":"y","n":123456789012345678901234567890}}\n'
         '{"tenant_id":"acme","idempotency_key":"s","event_type":"order.created",'
-        '"payload":{"n":123456789012345678901234567890,"x":"\\ud800"}}\n')
+        '"payload":{"n":123456789012345678901234567890,"x":"y"}}\n'
+        '{"tenant_id":"acme","idempotency_key":"s","event_type":"order.created",'
+        '"payload":{"n":123456789012345678901234567891,"x":"y"}}\n'
+        '{"tenant_id":"acme","idempotency_key":"u","event_type":"order.created",'
+        '"payload":{"x":"\\ud800"}}\n')
     s = local_wb.ingest(str(path))
-    assert (s["processed"], s["duplicates"]) == (1, 1)
+    assert (s["processed"], s["duplicates"], s["exceptions_opened"]) == (1, 1, 2)
     arrival = local_wb.key("acme", "s")["arrivals"][0]
     assert arrival["payload"]["n"] == 123456789012345678901234567890
+    invalid = local_wb.exceptions(reason_code="INVALID_EVENT")
+    assert len(invalid) == 1 and "lone surrogate" in str(invalid.details[0])
+    with pytest.raises(NotFound):  # an invalid arrival creates no key record
+        local_wb.key("acme", "u")
 
 
 def test_chunks_are_parsed_on_a_thread_of_lower_priority():
