@@ -170,12 +170,6 @@ def has_dropped_member(raw: bytes, value: Any) -> bool:
     return raw.count(b":") != orjson.dumps(value).count(b":")
 
 
-def risky_numbers() -> re.Pattern:
-    """The pattern of what orjson alone might misread (see ``_RISKY``), for callers that
-    search many texts at once; it matches at a structural byte or a text's start."""
-    return _RISKY
-
-
 def parse(text: str | bytes) -> Any:
     """The value of one element's JSON ``text``; raises ``InvalidJSON`` (see module doc)."""
     raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
@@ -288,7 +282,8 @@ _SCAN = json.JSONDecoder()  # only finds where a well-formed element ends
 
 def _resync(s: str, i: int) -> int:
     """Where the element starting at ``s[i]`` ends when it is not well formed: the next
-    ``,`` or ``]`` outside strings and brackets (or the end of the text)."""
+    ``,`` or ``]`` outside strings and its own brackets; when its brackets never close
+    (``{broken``), the first comma after which a well-formed element follows."""
     level = 0
     for m in _TOKEN.finditer(s, i):
         c = m.group()
@@ -300,7 +295,24 @@ def _resync(s: str, i: int) -> int:
             level -= 1
         elif c == "," and level == 0:
             return m.start()
+    for m in _TOKEN.finditer(s, i):
+        if m.group() == "," and _element_follows(s, m.end()):
+            return m.start()
     return len(s)
+
+
+def _element_follows(s: str, i: int) -> bool:
+    """Whether a well-formed element, then ``,`` or ``]``, starts at ``s[i]``."""
+    n = len(s)
+    while i < n and s[i] in _WS:
+        i += 1
+    try:
+        _, j = _SCAN.raw_decode(s, i)
+    except (ValueError, RecursionError):
+        return False
+    while j < n and s[j] in _WS:
+        j += 1
+    return j < n and s[j] in ",]"
 
 
 def _array_elements(s: str) -> list[str]:
