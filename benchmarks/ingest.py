@@ -1,6 +1,6 @@
 """Ingest throughput of opswb against a DuckDB read floor and a row-by-row SQLite baseline.
 
-    python benchmarks/ingest.py [--n 1000000] [--workdir DIR] [--json OUT]
+    python benchmarks/ingest.py [--n 1000000] [--workdir DIR] [--json OUT] [--baseline-rev REV]
 
 Generates file A (N events: 3% duplicates, 0.5% conflicts, 0.2% unknown types, ~400-byte
 payloads) and file B (different keys, same rates, 0.1% re-sends of A's events), then
@@ -14,6 +14,10 @@ measures on this machine, each phase in its own subprocess (so peak RSS is per p
                    rows, key records and outbox rows in opswb's schema, one transaction
                    per chunk with the file released between chunks (the same statements
                    opswb runs for a key's only arrival); envelopes extracted off the clock
+
+With ``--baseline-rev REV`` (a commit, e.g. ``HEAD~3``) the two opswb phases also run
+with that commit's package, interleaved with the current code's, on the same files: the
+same-run before/after of a change.
 
 Every opswb summary is checked against what the generator planted.
 """
@@ -33,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# A phase of the baseline commit (--baseline-rev) imports that commit's package instead.
+sys.path.insert(0, os.environ.get("OPSWB_BENCH_SRC") or str(ROOT))
 
 COLUMNS = ("{'tenant_id': 'VARCHAR', 'idempotency_key': 'VARCHAR', 'event_type': 'VARCHAR', "
            "'source': 'VARCHAR', 'occurred_at': 'VARCHAR', 'payload': 'JSON'}")
@@ -240,11 +245,13 @@ def run_child(args: argparse.Namespace) -> None:
 
 
 # -- the driver -------------------------------------------------------------------------
-def spawn(*argv: str) -> dict[str, Any]:
-    """Run one phase in a fresh interpreter; its result line, plus wall time."""
+def spawn(*argv: str, src: Path | None = None) -> dict[str, Any]:
+    """Run one phase in a fresh interpreter (with the package under ``src``, if given);
+    its result line, plus wall time."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--phase", *argv], cwd=ROOT, check=False,
-                          capture_output=True, text=True)
+    env = {**os.environ, "OPSWB_BENCH_SRC": str(src)} if src else None
+    proc = subprocess.run([sys.executable, __file__, "--phase", *argv], cwd=src or ROOT,
+                          check=False, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -270,6 +277,27 @@ def generate(workdir: Path, n: int, n_b: int) -> tuple[Path, Path, dict, dict, f
             {**b.counts, "skipped_files": []}, time.perf_counter() - t0)
 
 
+def export_rev(rev: str, workdir: Path) -> Path:
+    """The package as commit ``rev`` had it, unpacked under ``workdir``."""
+    dest = workdir / "baseline-src"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "opswb", "data"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def run_opswb(res: dict, paths: tuple[Path, Path], db: Path, base: Path | None,
+              base_db: Path) -> None:
+    """The two opswb phases; with a baseline, each interleaved with the baseline's."""
+    for label, path in (("empty", paths[0]), ("prefilled", paths[1])):
+        res[f"opswb-{label}"] = spawn("opswb", "--db", str(db), "--file", str(path))
+        if base is not None:
+            res[f"baseline-{label}"] = spawn("opswb", "--db", str(base_db), "--file",
+                                             str(path), src=base)
+
+
 def check(name: str, got: dict | None, want: dict) -> str:
     if got is None:
         return ""
@@ -287,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sqlite-max", type=int, default=1_000_000,
                     help="SQLite baseline runs on at most this many events of A")
     ap.add_argument("--skip-sqlite", action="store_true")
+    ap.add_argument("--baseline-rev", help="also run the opswb phases with this commit's code")
     ap.add_argument("--phase", choices=("opswb", "floor", "sqlite", "bound"), help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
@@ -300,8 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="opswb-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     db, sq = workdir / "opswb.duckdb", workdir / "baseline.sqlite"
-    bound = workdir / "bound.duckdb"
-    for p in (db, Path(f"{db}.wal"), bound, Path(f"{bound}.wal"), sq, Path(f"{sq}-wal"),
+    bound, base_db = workdir / "bound.duckdb", workdir / "baseline.duckdb"
+    for p in (db, Path(f"{db}.wal"), bound, Path(f"{bound}.wal"), base_db,
+              Path(f"{base_db}.wal"), sq, Path(f"{sq}-wal"),
               Path(f"{sq}-shm")):
         p.unlink(missing_ok=True)
     try:
@@ -309,8 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated A ({n:,} events, {path_a.stat().st_size / 2**20:.0f} MB) and "
               f"B ({n_b:,}) in {gen_s:.1f}s under {workdir}", flush=True)
         res: dict[str, dict[str, Any]] = {}
-        res["opswb-empty"] = spawn("opswb", "--db", str(db), "--file", str(path_a))
-        res["opswb-prefilled"] = spawn("opswb", "--db", str(db), "--file", str(path_b))
+        base = export_rev(args.baseline_rev, workdir) if args.baseline_rev else None
+        run_opswb(res, (path_a, path_b), db, base, base_db)
         res["duckdb-floor"] = spawn("floor", "--file", str(path_a))
         res["store-bound"] = spawn("bound", "--db", str(bound), "--file", str(path_a))
         sq_n = min(n, args.sqlite_max)
@@ -338,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     bound_rate = res["store-bound"]["events_per_s"]
     ratios["store-bound / floor"] = bound_rate / floor
     ratios["opswb-empty / store-bound"] = res["opswb-empty"]["events_per_s"] / bound_rate
+    for label in ("empty", "prefilled"):
+        if f"baseline-{label}" in res:
+            ratios[f"opswb-{label} / baseline"] = (res[f"opswb-{label}"]["events_per_s"]
+                                                   / res[f"baseline-{label}"]["events_per_s"])
     if "sqlite-rowwise" in res:
         sqlite = res["sqlite-rowwise"]["events_per_s"]
         ratios["opswb-empty / sqlite"] = res["opswb-empty"]["events_per_s"] / sqlite
@@ -352,14 +386,16 @@ def main(argv: list[str] | None = None) -> int:
               "smaller table is, if anything, flattering to it)")
     print(f"\nstore after A+B: {res['opswb-prefilled']['store_mb']:.0f} MB; "
           f"health: {json.dumps(res['opswb-prefilled']['health'])}")
-    for line in (check("opswb-empty", res["opswb-empty"].get("summary"), exp_a),
-                 check("opswb-prefilled", res["opswb-prefilled"].get("summary"), exp_b)):
-        print(line)
+    for name, want in (("opswb-empty", exp_a), ("opswb-prefilled", exp_b),
+                       ("baseline-empty", exp_a), ("baseline-prefilled", exp_b)):
+        if name in res:
+            print(check(name, res[name].get("summary"), want))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(
             {"n": n, "n_b": n_b, "machine": {"cpus": os.cpu_count(), "python": sys.version},
              "generate_seconds": gen_s, "phases": res, "ratios": ratios,
-             "expected": {"A": exp_a, "B": exp_b}, "sqlite_events": sq_n}, indent=2))
+             "expected": {"A": exp_a, "B": exp_b}, "sqlite_events": sq_n,
+             "baseline_rev": args.baseline_rev}, indent=2))
     return 0
 
 
