@@ -94,10 +94,13 @@ class RemoteWorkbench:
 
     @staticmethod
     def _id(value: Any) -> str:
+        """``value`` as one path segment, every byte of it kept: the server answers for
+        exactly this string (``"01"`` is not ``"1"``). Dots are escaped too, or ``..``
+        would be resolved away by the URL and reach another route."""
         text = str(value)
         if not text:
             raise NotFound("no exception ''")
-        return quote(text, safe="")
+        return quote(text, safe="").replace(".", "%2E")
 
     # ---- ingest -----------------------------------------------------------------------
     def init(self) -> dict:

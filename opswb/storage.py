@@ -6,6 +6,7 @@ Values are always bound with ``?``; ids are BIGINT inside and strings outside
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -29,14 +30,24 @@ _ID_FIELDS = {"exception_id", "raw_id", "canonical_raw_id", "first_raw_id", "las
 _JSON_FIELDS = {"details", "payload", "override_patch", "replay_outcome"}
 
 
+# The only form in which the API writes an id: a positive decimal without leading zeros.
+_ID_TEXT = re.compile(r"[1-9][0-9]{0,18}")
+
+
 def parse_id(value: Any) -> int | None:
-    """An API id (string) as the store's integer, or None when it cannot name anything."""
+    """An API id as the store's integer, or None when it names nothing (SPEC §6).
+
+    Only the exact string the API gave names a record: ``"1"`` does, while ``"01"``,
+    ``"+1"``, ``" 1"``, ``"1.0"`` and ``"1e0"`` name nothing. A Python int is taken as
+    the id it is (the local workbench's callers), a bool never.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value if 0 < value < 2**63 else None
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
-        return int(value) or None
+    if isinstance(value, str) and _ID_TEXT.fullmatch(value):
+        number = int(value)
+        return number if number < 2**63 else None
     return None
 
 
