@@ -7,6 +7,7 @@ checks it also refuses bodies over the size limit (api_gate.py, with the error a
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import secrets
@@ -249,6 +250,17 @@ def _snapshot_every(wb: Any, seconds: float, stop: threading.Event) -> None:
             print(f"opswb serve: health snapshot failed: {e}", file=sys.stderr, flush=True)
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with opswb's own loggers (the 500s' tracebacks, api_gate.py)
+    written where and as uvicorn writes its errors: stderr."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["opswb"] = {"handlers": ["default"], "level": "INFO",
+                                  "propagate": False}
+    return config
+
+
 def serve(db: str, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
           max_body: int | None = None, snapshot_every: float | None = None) -> None:
     """Run the API server over ``db`` until interrupted; it holds the file meanwhile.
@@ -278,7 +290,8 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8765, token: str | None 
         print(f"opswb serve: holding {db}; clients use --db http://{host}:{port}",
               file=sys.stderr, flush=True)
         uvicorn.run(create_app(wb, token, max_body), host=host, port=port,
-                    log_level=os.environ.get("OPSWB_LOG_LEVEL", "info"))
+                    log_level=os.environ.get("OPSWB_LOG_LEVEL", "info"),
+                    log_config=_log_config())
     finally:
         stop.set()
         wb.close()

@@ -2,12 +2,16 @@
 answers (SPEC §9).
 
 Every error answer is ``{"error", "status", "type"?}`` with a readable message. Engine
-errors map to status codes through their ``http_status``.
+errors map to status codes through their ``http_status``. A failure the server did not
+expect is a 500 whose message is fixed and names an incident; the type, message and
+traceback go to the server's log (logger ``opswb.api``) under that incident.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import secrets
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,6 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import OpswbError
 from .fingerprint import dump_bytes
+
+log = logging.getLogger("opswb.api")
+INTERNAL_ERROR = "internal error; the server log has the details"
 
 
 class JSONOut(JSONResponse):
@@ -38,6 +45,34 @@ def _error(status: int, message: str, kind: str | None = None, **extra: Any) -> 
     body.update(extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONOut(body, status_code=status, headers=headers)
+
+
+def internal_error(method: str, path: str, exc: BaseException) -> JSONOut:
+    """The answer to a failure the server did not expect (SPEC §9): no internal type,
+    message or trace in it, only an incident the log entry carries with all three."""
+    incident = secrets.token_hex(6)
+    log.error("internal error, incident %s, answering %s %s", incident, method, path,
+              exc_info=(type(exc), exc, exc.__traceback__))
+    return _error(500, f"{INTERNAL_ERROR} (incident {incident})")
+
+
+async def _answering_failures(app: ASGIApp, scope: Scope, receive: Receive,
+                              send: Send) -> None:
+    """Run ``app``; a failure it raises before its answer started becomes the 500 of
+    ``internal_error``, logged once (not re-raised for the server to log again)."""
+    started = False
+
+    async def sending(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, receive, sending)
+    except Exception as exc:
+        if started:
+            raise  # the answer is under way: the server logs it and drops the connection
+        await internal_error(scope["method"], scope["path"], exc)(scope, receive, send)
 
 
 class _TooLarge(HTTPException):
@@ -94,7 +129,7 @@ class Gate:
                     raise _TooLarge(self.max_body)
             return message
 
-        await self.app(scope, limited, send)
+        await _answering_failures(self.app, scope, limited, send)
 
 
 def _repeated_query_names(query: bytes) -> str:
@@ -116,6 +151,8 @@ def _validation_message(errors: list[dict]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OpswbError)
     async def _engine_error(request: Request, exc: OpswbError) -> JSONOut:
+        if exc.http_status == 500:  # the store failed underneath: its message is internal
+            return internal_error(request.method, request.url.path, exc)
         return _error(exc.http_status, str(exc), type(exc).__name__)
 
     @app.exception_handler(RequestValidationError)
@@ -140,5 +177,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONOut:
-        # Starlette re-raises after this answer, so uvicorn still logs the traceback
-        return _error(500, f"internal error: {type(exc).__name__}: {exc}", "InternalError")
+        # only what fails outside the gate's ``_answering_failures`` reaches this
+        return internal_error(request.method, request.url.path, exc)

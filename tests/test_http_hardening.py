@@ -7,6 +7,7 @@ servers of tests/support/server.py), or the CLI as a subprocess, as a user would
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import quote
 
 import httpx
@@ -105,3 +106,54 @@ def test_the_workbench_takes_only_the_exact_id(wb, spelling):
                            **NOTE)["results"][0]["status"] == "not_found"
     assert wb.audit(exception_id=spelling) == []
     assert wb.exception("1")["status"] == "open" and wb.audit() == []
+
+
+# ---- 2. a 500 names no internal type or trace; the server's log has them (§9) ---------
+
+class _Broken:
+    """A workbench whose calls fail the way a bug underneath would."""
+
+    def health(self):
+        "\ud800".encode("utf-8")  # UnicodeEncodeError, as a lone surrogate once did
+
+    def exception(self, exception_id):
+        raise opswb.StoreError("store /srv/x.duckdb: Invalid Input Error: Malformed JSON "
+                               "at byte 3 of input: no low surrogate")
+
+    def ingest_batch(self, elements, batch_id=None, body_sha256=None):
+        raise KeyError("seq")
+
+
+def _ask(app, method: str, path: str, body) -> httpx.Response:
+    """One request to ``app`` in this process (httpx over ASGI: no network, no server)."""
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                     headers={"Authorization": "Bearer t"}) as client:
+            return await client.request(method, path, json=body)
+
+    return asyncio.run(go())
+
+
+def test_a_500_answers_a_fixed_message_and_logs_the_traceback(caplog):
+    from opswb.api import create_app
+    from opswb.api_gate import INTERNAL_ERROR
+
+    app = create_app(_Broken(), token="t")
+    for method, path, logged in [("GET", "/v1/health", UnicodeEncodeError),
+                                 ("GET", "/v1/exceptions/7", opswb.StoreError),
+                                 ("POST", "/v1/events", KeyError)]:
+        caplog.clear()
+        with caplog.at_level("ERROR", logger="opswb.api"):
+            r = _ask(app, method, path, [{}] if method == "POST" else None)
+        assert r.status_code == 500, r.text
+        body = r.json()
+        assert set(body) == {"error", "status"} and body["status"] == 500
+        assert body["error"].startswith(INTERNAL_ERROR + " (incident ")
+        for secret in (logged.__name__, "surrogate", "Traceback", "seq", "duckdb", ".py"):
+            assert secret not in r.text, (path, r.text)
+        [record] = [rec for rec in caplog.records if rec.name == "opswb.api"]
+        incident = body["error"].rsplit(" ", 1)[1].rstrip(")")
+        assert incident in record.getMessage() and path in record.getMessage()
+        assert record.exc_info[0] is logged
+        assert "Traceback" in caplog.text and logged.__name__ in caplog.text
