@@ -8,6 +8,7 @@ checks it also refuses bodies over the size limit (api_gate.py, with the error a
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import secrets
@@ -27,10 +28,10 @@ from .api_models import (
     BulkResults,
     Detail,
     ErrorBody,
+    EventsAnswer,
     ExceptionOut,
     ExceptionPage,
     Health,
-    IngestSummary,
     KeyView,
     Preview,
     PreviewBody,
@@ -162,7 +163,8 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         body = body or PreviewBody()
         return JSONOut(wb.preview(exception_id, body.canonical_raw_id, body.override_patch))
 
-    @app.post("/v1/events", response_model=IngestSummary, responses=common, tags=["events"],
+    @app.post("/v1/events", response_model=EventsAnswer, responses={**common, 409: _ERR},
+              tags=["events"],
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": {
                       "anyOf": [{"type": "array", "items": {}}, {"type": "object"}],
@@ -175,8 +177,10 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         request: Request,
         batch_id: Annotated[str | None, Header(alias="Opswb-Batch-Id", max_length=512)] = None,
     ) -> Any:
-        """Ingest a JSON array or NDJSON body in one transaction; a batch id already
-        stored is skipped, so a client can retry safely."""
+        """Ingest a JSON array or NDJSON body in one transaction: the §10 summary plus
+        ``results``, one per arrival in input order. A retry with an ``Opswb-Batch-Id``
+        already stored and the same body answers zero counts and the first ``results``;
+        the same id with another body is 409 and stores nothing."""
         body = await request.body()
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         batch = batch_id or None
@@ -193,7 +197,8 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
             raise InvalidRequest("send a JSON array of events (or one event object), not "
                                  f"a bare {type(value).__name__}")
         elements = value if isinstance(value, list) else [value]
-        return JSONOut(await run_in_threadpool(wb.ingest_batch, elements, batch))
+        digest = hashlib.sha256(body).hexdigest() if batch else None
+        return JSONOut(await run_in_threadpool(wb.ingest_batch, elements, batch, digest))
 
     @app.get("/v1/audit", response_model=AuditPage, responses=common, tags=["audit"])
     def audit(exception_id: str | None = None, actor: str | None = None,

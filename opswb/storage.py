@@ -98,6 +98,56 @@ def ledger_complete(con: duckdb.DuckDBPyConnection, origin: str, name: str | Non
         [origin, name, origin])
 
 
+# ---- HTTP batches (Opswb-Batch-Id, SPEC §9) -----------------------------------------------
+
+# A summary bucket (SPEC §10, raw_events.outcome) as the outcome of one arrival (SPEC §9).
+_OUTCOME = {"processed": "processed", "duplicates": "duplicate",
+            "exceptions_opened": "exception_opened", "attached": "attached"}
+
+
+def arrival_results(rows: list[tuple]) -> list[dict]:
+    """``(raw_id, bucket, exception_id, reason_code)`` rows as SPEC §9's ``results``:
+    ``{"raw_id", "outcome", "exception_id"?, "reason_code"?}``, ids as strings."""
+    out = []
+    for raw_id, bucket, exception_id, reason_code in rows:
+        item = {"raw_id": str(raw_id), "outcome": _OUTCOME[bucket]}
+        if exception_id is not None:
+            item["exception_id"] = str(exception_id)
+            item["reason_code"] = reason_code
+        out.append(item)
+    return out
+
+
+def batch_record(con: duckdb.DuckDBPyConnection, batch_id: str) -> dict | None:
+    """The stored batch of this id: its body's sha256 (None if stored before schema 4)
+    and where its raws are (``first_raw_id``, ``arrivals``)."""
+    cur = con.execute("SELECT body_sha256, first_raw_id, arrivals FROM ingest_batches"
+                      " WHERE batch_id = ?", [batch_id])
+    row = fetch_one(cur)
+    return dict(zip(("body_sha256", "first_raw_id", "arrivals"), row)) if row else None
+
+
+def record_batch(con: duckdb.DuckDBPyConnection, batch_id: str, body_sha256: str | None,
+                 results: list[dict]) -> None:
+    """Record a batch just stored, in its transaction."""
+    first = int(results[0]["raw_id"]) if results else None
+    con.execute("INSERT INTO ingest_batches VALUES (?, ?, ?, ?, now())",
+                [batch_id, body_sha256, first, len(results)])
+
+
+def batch_results(con: duckdb.DuckDBPyConnection, record: dict) -> list[dict]:
+    """The first answer's ``results`` of a stored batch, read back from its raws (which
+    are never updated: the outcome and exception each raw was stored with)."""
+    if not record["arrivals"]:
+        return []
+    first = record["first_raw_id"]
+    return arrival_results(con.execute(
+        "SELECT r.raw_id, r.outcome, r.exception_id, e.reason_code FROM raw_events r"
+        " LEFT JOIN exceptions e ON e.exception_id = r.exception_id"
+        " WHERE r.raw_id BETWEEN ? AND ? ORDER BY r.raw_id",
+        [first, first + record["arrivals"] - 1]).fetchall())
+
+
 # ---- raws, keys, deliveries ------------------------------------------------------------
 
 # A bulk-loaded arrival (bulkjsonl.py) stores its payload once, inside ``text``: a valid raw
