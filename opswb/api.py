@@ -2,14 +2,13 @@
 
 The server owns the DuckDB file for its lifetime (``ServedWorkbench``). Every request,
 the OpenAPI document included, needs ``Authorization: Bearer <token>``; the gate that
-checks it also refuses bodies over the size limit, from ``Content-Length`` before any
-byte is read and while streaming otherwise. Engine errors map to status codes through
-their ``http_status``; every error answer is ``{"error", "status", "type"?}``.
+checks it also refuses bodies over the size limit (api_gate.py, with the error answers).
 """
 
 from __future__ import annotations
 
-import hmac
+import copy
+import hashlib
 import json
 import os
 import secrets
@@ -17,27 +16,22 @@ import sys
 import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
+from .api_gate import Gate, JSONOut, install_error_handlers
 from .api_models import (
     AuditPage,
     BulkResolveBody,
     BulkResults,
     Detail,
     ErrorBody,
+    EventsAnswer,
     ExceptionOut,
     ExceptionPage,
     Health,
-    IngestSummary,
     KeyView,
     Preview,
     PreviewBody,
@@ -50,133 +44,12 @@ from .api_models import (
     TypePage,
 )
 from .errors import InvalidRequest, OpswbError
-from .fingerprint import dump_bytes, loads
+from .fingerprint import loads
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl",
                 "application/x-jsonlines"}
 _ERR = {"model": ErrorBody}
-
-
-class JSONOut(JSONResponse):
-    """JSON via the engine's ``dump_bytes`` (orjson, with an exact stdlib fallback)."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return dump_bytes(content)
-
-
-def _error(status: int, message: str, kind: str | None = None, **extra: Any) -> JSONOut:
-    body: dict[str, Any] = {"error": message, "status": status}
-    if kind:
-        body["type"] = kind
-    body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONOut(body, status_code=status, headers=headers)
-
-
-class _TooLarge(HTTPException):
-    """Raised from ``receive`` when a streamed body passes the limit."""
-
-    def __init__(self, limit: int):
-        super().__init__(413, f"request body is larger than the limit of {limit} bytes")
-
-
-class Gate:
-    """Pure ASGI middleware: bearer token on every request, then the body size limit."""
-
-    def __init__(self, app: ASGIApp, token: str, max_body: int):
-        self.app, self.token, self.max_body = app, token.encode(), max_body
-
-    def _authorized(self, header: str | None) -> bool:
-        scheme, _, given = (header or "").partition(" ")
-        # compare_digest takes as long whatever the mismatch, so timing reveals nothing
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode("utf-8", "replace"), self.token)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        if not self._authorized(headers.get("authorization")):
-            await _error(401, "missing or wrong bearer token: send "
-                         "'Authorization: Bearer <token>' (OPSWB_API_TOKEN)",
-                         "Unauthorized")(scope, receive, send)
-            return
-        repeated = _repeated_query_names(scope.get("query_string", b""))
-        if repeated:
-            # every parameter is a single value; taking one copy silently would hide a
-            # client bug (a filter that is not applied as the caller thinks)
-            await _error(422, f"query parameter(s) given more than once: {repeated}",
-                         "InvalidRequest")(scope, receive, send)
-            return
-        length = headers.get("content-length")
-        if length is not None and length.strip().isdigit() and int(length) > self.max_body:
-            await _error(413, f"request body of {int(length)} bytes is larger than the "
-                         f"limit of {self.max_body} bytes; send smaller batches",
-                         "TooLarge")(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise _TooLarge(self.max_body)
-            return message
-
-        await self.app(scope, limited, send)
-
-
-def _repeated_query_names(query: bytes) -> str:
-    names = [n for n, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
-    return ", ".join(sorted({n for n in names if names.count(n) > 1}))
-
-
-def _validation_message(errors: list[dict]) -> str:
-    parts = []
-    for e in errors:
-        if e.get("type") == "json_invalid":
-            parts.append(f"request body is not JSON: {e.get('ctx', {}).get('error', '')}")
-            continue
-        loc = ".".join(str(p) for p in e.get("loc", ()))
-        parts.append(f"{loc}: {e.get('msg', 'invalid')}" if loc else e.get("msg", "invalid"))
-    return "; ".join(parts) or "invalid request"
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(OpswbError)
-    async def _engine_error(request: Request, exc: OpswbError) -> JSONOut:
-        return _error(exc.http_status, str(exc), type(exc).__name__)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONOut:
-        errors = exc.errors()
-        detail = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
-                   "type": str(e.get("type", ""))} for e in errors]
-        return _error(422, _validation_message(errors), "InvalidRequest", detail=detail)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONOut:
-        message, status = str(exc.detail), exc.status_code
-        if status == 400 and "parsing the body" in message:
-            # FastAPI's answer to a body it cannot decode (e.g. not UTF-8): not JSON, 422
-            return _error(422, "request body is not JSON (it could not be decoded)",
-                          "InvalidRequest")
-        if exc.status_code == 404:
-            message = f"no such route: {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"method {request.method} not allowed on {request.url.path}"
-        return _error(status, message)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONOut:
-        # Starlette re-raises after this answer, so uvicorn still logs the traceback
-        return _error(500, f"internal error: {type(exc).__name__}: {exc}", "InternalError")
 
 
 def _known_query_only(request: Request) -> None:
@@ -211,7 +84,7 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         description="Ingestion gate and exception workbench (SPEC §9). Every call needs "
                     "`Authorization: Bearer <token>`.",
     )
-    _install_error_handlers(app)
+    install_error_handlers(app)
     app.add_middleware(Gate, token=token, max_body=max_body)
     common = {401: _ERR, 413: _ERR, 422: _ERR}
     by_id = {**common, 404: _ERR}
@@ -290,7 +163,8 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         body = body or PreviewBody()
         return JSONOut(wb.preview(exception_id, body.canonical_raw_id, body.override_patch))
 
-    @app.post("/v1/events", response_model=IngestSummary, responses=common, tags=["events"],
+    @app.post("/v1/events", response_model=EventsAnswer, responses={**common, 409: _ERR},
+              tags=["events"],
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": {
                       "anyOf": [{"type": "array", "items": {}}, {"type": "object"}],
@@ -303,8 +177,10 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         request: Request,
         batch_id: Annotated[str | None, Header(alias="Opswb-Batch-Id", max_length=512)] = None,
     ) -> Any:
-        """Ingest a JSON array or NDJSON body in one transaction; a batch id already
-        stored is skipped, so a client can retry safely."""
+        """Ingest a JSON array or NDJSON body in one transaction: the §10 summary plus
+        ``results``, one per arrival in input order. A retry with an ``Opswb-Batch-Id``
+        already stored and the same body answers zero counts and the first ``results``;
+        the same id with another body is 409 and stores nothing."""
         body = await request.body()
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         batch = batch_id or None
@@ -321,7 +197,8 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
             raise InvalidRequest("send a JSON array of events (or one event object), not "
                                  f"a bare {type(value).__name__}")
         elements = value if isinstance(value, list) else [value]
-        return JSONOut(await run_in_threadpool(wb.ingest_batch, elements, batch))
+        digest = hashlib.sha256(body).hexdigest() if batch else None
+        return JSONOut(await run_in_threadpool(wb.ingest_batch, elements, batch, digest))
 
     @app.get("/v1/audit", response_model=AuditPage, responses=common, tags=["audit"])
     def audit(exception_id: str | None = None, actor: str | None = None,
@@ -378,6 +255,17 @@ def _snapshot_every(wb: Any, seconds: float, stop: threading.Event) -> None:
             print(f"opswb serve: health snapshot failed: {e}", file=sys.stderr, flush=True)
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with opswb's own loggers (the 500s' tracebacks, api_gate.py)
+    written where and as uvicorn writes its errors: stderr."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["opswb"] = {"handlers": ["default"], "level": "INFO",
+                                  "propagate": False}
+    return config
+
+
 def serve(db: str, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
           max_body: int | None = None, snapshot_every: float | None = None) -> None:
     """Run the API server over ``db`` until interrupted; it holds the file meanwhile.
@@ -407,7 +295,8 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8765, token: str | None 
         print(f"opswb serve: holding {db}; clients use --db http://{host}:{port}",
               file=sys.stderr, flush=True)
         uvicorn.run(create_app(wb, token, max_body), host=host, port=port,
-                    log_level=os.environ.get("OPSWB_LOG_LEVEL", "info"))
+                    log_level=os.environ.get("OPSWB_LOG_LEVEL", "info"),
+                    log_config=_log_config())
     finally:
         stop.set()
         wb.close()

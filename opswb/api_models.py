@@ -224,6 +224,24 @@ class IngestSummary(BaseModel):
     skipped_files: list[str]
 
 
+class ArrivalResult(BaseModel):
+    """What became of one arrival of a ``POST /v1/events`` (SPEC §9): its §5 row.
+    ``exception_id`` and ``reason_code`` name the exception it opened or was attached to."""
+
+    raw_id: str
+    outcome: Literal["processed", "duplicate", "exception_opened", "attached"]
+    exception_id: str | None = None
+    reason_code: Literal["IDEMPOTENCY_CONFLICT", "UNKNOWN_EVENT_TYPE",
+                         "INVALID_EVENT"] | None = None
+
+
+class EventsAnswer(IngestSummary):
+    """The answer to ``POST /v1/events``: the §10 summary (zero counts for a retried
+    ``Opswb-Batch-Id``) and ``results``, one per arrival in input order."""
+
+    results: list[ArrivalResult]
+
+
 class BulkItem(_Out):
     """The outcome of one item of a bulk resolution."""
 

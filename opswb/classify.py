@@ -19,7 +19,7 @@ from .envelope import STAGE_COLUMNS
 from .fingerprint import dumps, loads
 from .jsondiff import json_diff
 from .mergepatch import merge_patch
-from .storage import PAYLOAD_OF, RecentRaws, stored_events
+from .storage import PAYLOAD_OF, RecentRaws, arrival_results, stored_events
 from .store import INGEST_ROW_GROUP
 
 
@@ -229,6 +229,16 @@ ORDER BY o.seq
 """
 
 
+# Each arrival of the chunk in input order: its raw_id, summary bucket, the exception it
+# opened or joined, and that exception's reason (written just before, or already stored).
+_PER_ARRIVAL = """
+SELECT $raw_base + s.seq, coalesce(o.outcome, 'processed'), o.exception_id, e.reason_code
+FROM _stage_in s LEFT JOIN _out o USING (seq)
+LEFT JOIN exceptions e ON e.exception_id = o.exception_id
+ORDER BY s.seq
+"""
+
+
 def _details(row: dict) -> tuple[str, str]:
     """Reason code and details JSON of an exception opened by ``row``."""
     if not row["valid"]:
@@ -316,9 +326,11 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     """Store and classify ``rows`` (staged tuples, or their ``stage_table``) inside the
     caller's transaction.
 
-    Returns the §10 counts of this chunk and, when ``with_outcomes``, per stored raw in
-    order its raw_id, outcome and exception_id. An ingest of several chunks passes the
-    same ``recent``: it serves stored raws of the previous chunk, then holds this one.
+    Returns the §10 counts of this chunk and, when ``with_outcomes``, what became of each
+    arrival, in input order (SPEC §9's ``results``, ``storage.arrival_results``), read
+    from the rows the classification made; a bulk ingest leaves it off. An ingest of
+    several chunks passes the same ``recent``: it serves stored raws of the previous
+    chunk, then holds this one.
     """
     table = rows if hasattr(rows, "num_rows") else stage_table(rows)
     if table.num_rows == 0:
@@ -349,10 +361,8 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     if recent is not None:  # this chunk, with the fingerprints stored beside its raws
         recent.hold(table, ids["raw"], dict(con.execute(
             "SELECT seq, fingerprint FROM _out WHERE fingerprint IS NOT NULL").fetchall()))
-    per_row = con.execute(
-        "SELECT $raw_base + s.seq, coalesce(o.outcome, 'processed'), o.exception_id"
-        " FROM _stage_in s LEFT JOIN _out o USING (seq) ORDER BY s.seq",
-        {"raw_base": ids["raw"]}).fetchall() if with_outcomes else []
+    outcomes = arrival_results(con.execute(
+        _PER_ARRIVAL, {"raw_base": ids["raw"]}).fetchall()) if with_outcomes else []
     counts = dict(con.execute(
         "SELECT outcome, count(*) FROM _out GROUP BY outcome").fetchall())
     for t in ("_cls", "_out", "_kagg", "_khit", "_fp", "_ck"):
@@ -364,7 +374,6 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
                "duplicates": counts.get("duplicates", 0),
                "exceptions_opened": counts.get("exceptions_opened", 0),
                "attached": counts.get("attached", 0)}
-    outcomes = [{"raw_id": r, "outcome": o, "exception_id": e} for r, o, e in per_row]
     return summary, outcomes
 
 

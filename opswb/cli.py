@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from . import clirender
-from .errors import OpswbError
+from .errors import OpswbError, one_line
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="opswb: ingest events exactly once, work the exception queue.")
@@ -48,9 +48,9 @@ def command(fn):
         try:
             return fn(*args, **kwargs)
         except OpswbError as e:
-            _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+            _fail(one_line(str(e)) or type(e).__name__)
         except (OSError, ValueError) as e:
-            _fail(str(e))
+            _fail(one_line(str(e)))
     return wrapper
 
 

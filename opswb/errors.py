@@ -16,6 +16,16 @@ never raised.
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of control characters (newlines, tabs, escapes) as one
+    space: a message printed on one line stays one line, whole."""
+    return _CONTROL.sub(" ", text).strip()
+
 
 class OpswbError(Exception):
     """Base class of every error opswb raises on purpose."""

@@ -20,7 +20,7 @@ import duckdb
 
 from . import storage
 from .classify import store_chunk
-from .errors import InvalidRequest
+from .errors import Conflict, InvalidRequest
 from .models import add_summaries, empty_summary
 from .readers import READERS, Chunk, file_hash, file_kind, read_dataframe, read_elements
 from .store import INGEST_ROW_GROUP, open_store, transaction, write_lock
@@ -262,19 +262,36 @@ def _file_chunks(path: Path, kind: str, offset: int) -> Prefetch:
     return Prefetch(READERS[kind](path, offset))
 
 
-def ingest_batch(db: Db, rows: list[tuple], batch_id: str | None) -> dict:
-    """Ingest one HTTP batch in one transaction; a batch id already stored is skipped."""
+def ingest_batch(db: Db, rows: list[tuple], batch_id: str | None,
+                 body_sha256: str | None = None) -> dict:
+    """Ingest one HTTP batch in one transaction: the §10 summary plus ``results``, what
+    became of each arrival in input order (SPEC §9).
+
+    A batch id already stored answers zero counts and the first answer's ``results`` when
+    ``body_sha256`` (of the request body) is the stored one, and is refused (``Conflict``,
+    nothing stored) when it is not.
+    """
     total = empty_summary()
     with _writing(db) as con:
         if batch_id is not None:
-            done, _ = storage.ledger_progress(con, "batch:" + batch_id)
-            if done:
+            stored = storage.batch_record(con, batch_id)
+            if stored is not None:
+                _same_body(batch_id, stored["body_sha256"], body_sha256)
                 total["skipped_files"].append("batch:" + batch_id)
-                return total
-        summary, _ = store_chunk(con, rows, "batch:" + batch_id if batch_id else "api")
+                return dict(total, results=storage.batch_results(con, stored))
+        summary, results = store_chunk(con, rows, "batch:" + batch_id if batch_id else "api",
+                                       with_outcomes=True)
         if batch_id is not None:
-            storage.ledger_complete(con, "batch:" + batch_id, None)
-    return add_summaries(total, summary)
+            storage.record_batch(con, batch_id, body_sha256, results)
+    return dict(add_summaries(total, summary), results=results)
+
+
+def _same_body(batch_id: str, stored: str | None, given: str | None) -> None:
+    # A batch stored before schema 4 has no recorded body: a retry, as it always was.
+    if stored is not None and stored != given:
+        raise Conflict(
+            f"Opswb-Batch-Id {batch_id!r} is already stored with a different body; nothing "
+            "was stored. A retry must send the same bytes; a new batch needs a new id")
 
 
 def ingest_any(db: Db, source: Any, on_progress: Progress | None = None) -> dict:

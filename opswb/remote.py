@@ -94,10 +94,13 @@ class RemoteWorkbench:
 
     @staticmethod
     def _id(value: Any) -> str:
+        """``value`` as one path segment, every byte of it kept: the server answers for
+        exactly this string (``"01"`` is not ``"1"``). Dots are escaped too, or ``..``
+        would be resolved away by the URL and reach another route."""
         text = str(value)
         if not text:
             raise NotFound("no exception ''")
-        return quote(text, safe="")
+        return quote(text, safe="").replace(".", "%2E")
 
     # ---- ingest -----------------------------------------------------------------------
     def init(self) -> dict:
@@ -111,8 +114,8 @@ class RemoteWorkbench:
         if type(source).__name__ == "DataFrame" and hasattr(source, "to_dict"):
             records = source.astype(object).where(source.notna(), None).to_dict("records")
             return self._ingest_elements(map(_record_element, records), on_progress)
-        if isinstance(source, dict):
-            return self.ingest_batch([source])
+        if isinstance(source, dict):  # the §10 summary, as a local ingest answers
+            return add_summaries(empty_summary(), self.ingest_batch([source]))
         if isinstance(source, (list, tuple)) and source and all(
                 isinstance(s, Path) or (isinstance(s, str) and os.path.isfile(s))
                 for s in source):
@@ -127,11 +130,14 @@ class RemoteWorkbench:
             "iterable of events")
 
     def ingest_batch(self, elements: list, batch_id: str | None = None) -> dict:
-        """Ingest one batch of elements atomically; a batch id seen before is skipped."""
+        """Ingest one batch of elements atomically, as ``POST /v1/events``: the §10
+        summary plus ``results``, one per element. A batch id stored before answers its
+        first results again if the body is the same, else ``Conflict``."""
         return self._post_events(_json_bytes(list(elements)), "application/json", batch_id)
 
     def ingest_ndjson(self, body: bytes, batch_id: str | None = None) -> dict:
-        """Ingest an NDJSON body atomically (each line kept exactly as received)."""
+        """Ingest an NDJSON body atomically (each line kept exactly as received), as
+        ``ingest_batch``; a stored batch id is compared by the body's exact bytes."""
         return self._post_events(body, "application/x-ndjson", batch_id)
 
     def _post_events(self, body: bytes, kind: str, batch_id: str | None) -> dict:

@@ -215,9 +215,7 @@ def _replay_invalid(con, ex_id: int, event: dict) -> dict:
     """Store the fixed envelope as a new raw and run it through §5 as a new arrival."""
     _, outcomes = store_chunk(con, [stage_element(event)], "replay", replay_of=ex_id,
                               with_outcomes=True)
-    o = outcomes[0]
-    return {"raw_id": str(o["raw_id"]), "outcome": o["outcome"],
-            "exception_id": str(o["exception_id"]) if o["exception_id"] else None}
+    return outcomes[0]  # as POST /v1/events answers for an arrival (SPEC §9's results)
 
 
 def reopen_one(con: duckdb.DuckDBPyConnection, exception_id: Any, actor: Any,

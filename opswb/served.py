@@ -9,14 +9,12 @@ are serialised by one lock and run on one writer cursor, one transaction each.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
-from . import ingest as ingest_mod
 from .errors import StoreError
 from .store import connect_raw, migrate, transaction, write_lock
 from .workbench import LocalWorkbench
@@ -85,19 +83,13 @@ class ServedWorkbench(LocalWorkbench):
             except duckdb.Error as e:
                 raise StoreError(f"store {self.db}: {e}") from e
 
-    # Ingest goes through the held connection too (ingest functions take a StoreAccess).
-    def ingest(self, source: Any, on_progress: Callable[[int, int], None] | None = None) -> dict:
-        """Ingest a path (or paths), a DataFrame or an iterable of events (§10 summary)."""
-        return ingest_mod.ingest_any(self, source, on_progress)
+    def _ingest_target(self) -> ServedWorkbench:
+        """Ingest goes through the held connection too (ingest functions take a
+        StoreAccess: ``_read`` and ``_write``)."""
+        return self
 
-    def ingest_batch(self, elements: list, batch_id: str | None = None) -> dict:
-        """Ingest one batch of elements atomically; a batch id seen before is skipped."""
-        from .envelope import stage_element
-
-        return ingest_mod.ingest_batch(self, [stage_element(e) for e in elements], batch_id)
-
-    def ingest_ndjson(self, body: bytes, batch_id: str | None = None) -> dict:
-        """Ingest an NDJSON body atomically (each line kept exactly as received)."""
-        from .readers import read_ndjson_text
-
-        return ingest_mod.ingest_batch(self, read_ndjson_text(body), batch_id)
+    def ingest_batch(self, elements: list, batch_id: str | None = None,
+                     body_sha256: str | None = None) -> dict:
+        """As ``LocalWorkbench.ingest_batch``; ``body_sha256``: of the request body the
+        elements were read from, which a stored batch id is compared by (SPEC §9)."""
+        return self._ingest_elements(list(elements), batch_id, body_sha256)

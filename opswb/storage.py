@@ -6,6 +6,7 @@ Values are always bound with ``?``; ids are BIGINT inside and strings outside
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -29,14 +30,24 @@ _ID_FIELDS = {"exception_id", "raw_id", "canonical_raw_id", "first_raw_id", "las
 _JSON_FIELDS = {"details", "payload", "override_patch", "replay_outcome"}
 
 
+# The only form in which the API writes an id: a positive decimal without leading zeros.
+_ID_TEXT = re.compile(r"[1-9][0-9]{0,18}")
+
+
 def parse_id(value: Any) -> int | None:
-    """An API id (string) as the store's integer, or None when it cannot name anything."""
+    """An API id as the store's integer, or None when it names nothing (SPEC §6).
+
+    Only the exact string the API gave names a record: ``"1"`` does, while ``"01"``,
+    ``"+1"``, ``" 1"``, ``"1.0"`` and ``"1e0"`` name nothing. A Python int is taken as
+    the id it is (the local workbench's callers), a bool never.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value if 0 < value < 2**63 else None
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
-        return int(value) or None
+    if isinstance(value, str) and _ID_TEXT.fullmatch(value):
+        number = int(value)
+        return number if number < 2**63 else None
     return None
 
 
@@ -85,6 +96,56 @@ def ledger_complete(con: duckdb.DuckDBPyConnection, origin: str, name: str | Non
         "INSERT INTO ingest_ledger SELECT ?, ?, -1, coalesce(sum(rows_done), 0),"
         " coalesce(max(byte_offset), 0), now() FROM ingest_ledger WHERE origin = ?",
         [origin, name, origin])
+
+
+# ---- HTTP batches (Opswb-Batch-Id, SPEC §9) -----------------------------------------------
+
+# A summary bucket (SPEC §10, raw_events.outcome) as the outcome of one arrival (SPEC §9).
+_OUTCOME = {"processed": "processed", "duplicates": "duplicate",
+            "exceptions_opened": "exception_opened", "attached": "attached"}
+
+
+def arrival_results(rows: list[tuple]) -> list[dict]:
+    """``(raw_id, bucket, exception_id, reason_code)`` rows as SPEC §9's ``results``:
+    ``{"raw_id", "outcome", "exception_id"?, "reason_code"?}``, ids as strings."""
+    out = []
+    for raw_id, bucket, exception_id, reason_code in rows:
+        item = {"raw_id": str(raw_id), "outcome": _OUTCOME[bucket]}
+        if exception_id is not None:
+            item["exception_id"] = str(exception_id)
+            item["reason_code"] = reason_code
+        out.append(item)
+    return out
+
+
+def batch_record(con: duckdb.DuckDBPyConnection, batch_id: str) -> dict | None:
+    """The stored batch of this id: its body's sha256 (None if stored before schema 4)
+    and where its raws are (``first_raw_id``, ``arrivals``)."""
+    cur = con.execute("SELECT body_sha256, first_raw_id, arrivals FROM ingest_batches"
+                      " WHERE batch_id = ?", [batch_id])
+    row = fetch_one(cur)
+    return dict(zip(("body_sha256", "first_raw_id", "arrivals"), row)) if row else None
+
+
+def record_batch(con: duckdb.DuckDBPyConnection, batch_id: str, body_sha256: str | None,
+                 results: list[dict]) -> None:
+    """Record a batch just stored, in its transaction."""
+    first = int(results[0]["raw_id"]) if results else None
+    con.execute("INSERT INTO ingest_batches VALUES (?, ?, ?, ?, now())",
+                [batch_id, body_sha256, first, len(results)])
+
+
+def batch_results(con: duckdb.DuckDBPyConnection, record: dict) -> list[dict]:
+    """The first answer's ``results`` of a stored batch, read back from its raws (which
+    are never updated: the outcome and exception each raw was stored with)."""
+    if not record["arrivals"]:
+        return []
+    first = record["first_raw_id"]
+    return arrival_results(con.execute(
+        "SELECT r.raw_id, r.outcome, r.exception_id, e.reason_code FROM raw_events r"
+        " LEFT JOIN exceptions e ON e.exception_id = r.exception_id"
+        " WHERE r.raw_id BETWEEN ? AND ? ORDER BY r.raw_id",
+        [first, first + record["arrivals"] - 1]).fetchall())
 
 
 # ---- raws, keys, deliveries ------------------------------------------------------------

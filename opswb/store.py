@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import StoreBusy, StoreError
+from .errors import StoreBusy, StoreError, one_line
 
 DEFAULT_DB = "data/opswb.duckdb"
 DEFAULT_BUSY_TIMEOUT = 10.0
@@ -71,7 +71,7 @@ def _holder_description(pid: str | None) -> str:
     except OSError:
         argv = ""
     args = [a for a in argv.split("\0") if a]
-    cmd = " ".join(args)
+    cmd = one_line(" ".join(args))  # an argument may hold a newline: the message is one line
     # `opswb serve ...`, `python -m opswb.cli serve ...` or `python -m opswb.api serve ...`
     launcher = any(a.endswith("/opswb") or a in ("opswb", "opswb.cli", "opswb.api")
                    for a in args)

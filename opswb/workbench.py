@@ -7,6 +7,7 @@ several processes can share the file. ``opswb.connect`` picks this class for a p
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from . import health as health_mod
 from . import ingest as ingest_mod
 from .detail import exception_detail
 from .errors import InvalidRequest, NotFound, OpswbError
+from .fingerprint import dump_bytes
 from .store import default_db, open_store, transaction, write_lock
 
 DEFAULT_PAGE = 50
@@ -51,21 +53,37 @@ class LocalWorkbench:
         """Create (or migrate) the store and seed the allowlist; returns health."""
         return self.health()
 
+    def _ingest_target(self) -> ingest_mod.Db:
+        """What the ingest functions store through: the path, opened per chunk."""
+        return self.db
+
     def ingest(self, source: Any, on_progress: Callable[[int, int], None] | None = None) -> dict:
         """Ingest a path (or paths), a DataFrame or an iterable of events (§10 summary)."""
-        return ingest_mod.ingest_any(self.db, source, on_progress)
+        return ingest_mod.ingest_any(self._ingest_target(), source, on_progress)
 
     def ingest_batch(self, elements: list, batch_id: str | None = None) -> dict:
-        """Ingest one batch of elements atomically; a batch id seen before is skipped."""
+        """Ingest one batch of elements atomically, as ``POST /v1/events``: the §10
+        summary plus ``results``, one per element. A batch id stored before answers its
+        first results again if the elements are the same (their JSON), else ``Conflict``."""
+        return self._ingest_elements(list(elements), batch_id, None)
+
+    def _ingest_elements(self, elements: list, batch_id: str | None,
+                         body_sha256: str | None) -> dict:
         from .envelope import stage_element
 
-        return ingest_mod.ingest_batch(self.db, [stage_element(e) for e in elements], batch_id)
+        if batch_id is not None and body_sha256 is None:
+            body_sha256 = hashlib.sha256(dump_bytes(elements)).hexdigest()
+        rows = [stage_element(e) for e in elements]
+        return ingest_mod.ingest_batch(self._ingest_target(), rows, batch_id, body_sha256)
 
     def ingest_ndjson(self, body: bytes, batch_id: str | None = None) -> dict:
-        """Ingest an NDJSON body atomically (each line kept exactly as received)."""
+        """Ingest an NDJSON body atomically (each line kept exactly as received), as
+        ``ingest_batch``; a stored batch id is compared by the body's exact bytes."""
         from .readers import read_ndjson_text
 
-        return ingest_mod.ingest_batch(self.db, read_ndjson_text(body), batch_id)
+        digest = hashlib.sha256(body).hexdigest() if batch_id is not None else None
+        return ingest_mod.ingest_batch(self._ingest_target(), read_ndjson_text(body),
+                                       batch_id, digest)
 
     # ---- reading --------------------------------------------------------------------
     def sql(self, query: str, params: list | None = None):

@@ -110,3 +110,30 @@ def test_cli_path_imports_no_heavy_library(loaded):
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=False)
     assert probe.stdout.strip() == "[]"
+
+
+# A notebook-style holder: a script given with -c, its command line holding newlines.
+HOLDER = ("import duckdb, sys, time\n"
+          "con = duckdb.connect(sys.argv[1])  # holds the file\n"
+          "print('holding', flush=True)\n"
+          "time.sleep(120)\n")
+
+
+def test_busy_message_is_printed_whole_on_one_line(loaded):
+    db, _ = loaded
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, db], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        r = run("health", "--db", db, env={"OPSWB_BUSY_TIMEOUT": "1"})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert r.returncode != 0
+    message = r.stderr
+    assert message.endswith("\n") and message.count("\n") == 1, message
+    assert message.startswith(f"opswb: error: store is busy: {db} is held by PID "
+                              f"{holder.pid} (")
+    assert "import duckdb, sys, time con = duckdb.connect" in message  # newlines as spaces
+    assert message.rstrip().endswith(f"run `opswb serve --db {db}` and point clients at "
+                                     "its URL."), message
