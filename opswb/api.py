@@ -8,7 +8,6 @@ checks it also refuses bodies over the size limit (api_gate.py, with the error a
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import secrets
@@ -44,7 +43,7 @@ from .api_models import (
     TypePage,
 )
 from .errors import InvalidRequest, OpswbError
-from .fingerprint import loads
+from .strictjson import InvalidJSON, parse, strip_bom
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl",
@@ -187,18 +186,20 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         if kind in NDJSON_TYPES:
             summary = await run_in_threadpool(wb.ingest_ndjson, body, batch)
             return JSONOut(summary)
-        try:
-            value = loads(body)
-        except ValueError as e:
-            raise InvalidRequest(
-                f"request body is not JSON ({str(e)[:120]}); send a JSON array of events, "
-                "or NDJSON with Content-Type: application/x-ndjson") from None
-        if not isinstance(value, (list, dict)):
-            raise InvalidRequest("send a JSON array of events (or one event object), not "
-                                 f"a bare {type(value).__name__}")
-        elements = value if isinstance(value, list) else [value]
-        digest = hashlib.sha256(body).hexdigest() if batch else None
-        return JSONOut(await run_in_threadpool(wb.ingest_batch, elements, batch, digest))
+        head = strip_bom(body).lstrip(b" \t\r\n")[:1]
+        if head != b"[":
+            try:
+                value = parse(strip_bom(body))
+            except InvalidJSON as e:
+                if e.rule in ("not_json", "not_utf8"):
+                    raise InvalidRequest(
+                        f"request body is not JSON ({str(e)[:120]}); send a JSON array of "
+                        "events, or NDJSON with Content-Type: application/x-ndjson") from None
+                value = {}  # JSON, but not I-JSON: one invalid arrival, stored as sent
+            if not isinstance(value, dict):
+                raise InvalidRequest("send a JSON array of events (or one event object), "
+                                     f"not a bare {type(value).__name__}")
+        return JSONOut(await run_in_threadpool(wb.ingest_json, body, batch))
 
     @app.get("/v1/audit", response_model=AuditPage, responses=common, tags=["audit"])
     def audit(exception_id: str | None = None, actor: str | None = None,

@@ -61,29 +61,35 @@ VIEW_DOCS: dict[str, str] = {
 _VIEWS: dict[str, str] = {
     "arrivals": """
         SELECT raw_id, received_at, tenant_id, idempotency_key, event_type, source,
-               occurred_at, (""" + RAW_PAYLOAD + """)::JSON AS payload, text, valid, error,
+               occurred_at, try((""" + RAW_PAYLOAD + """)::JSON) AS payload, text, valid, error,
                outcome, exception_id, origin, replay_of, fingerprint
         FROM {db}.main.raw_events""",
     "keys": """
         SELECT tenant_id, idempotency_key, state, first_raw_id, last_raw_id,
-               canonical_raw_id, canonical_fingerprint, override_patch::JSON AS override_patch,
+               canonical_raw_id, canonical_fingerprint, try(override_patch::JSON) AS override_patch,
                arrival_count, delivery_count, adjudicated_fingerprints, open_exception_id
         FROM {db}.main.key_records""",
     "exceptions": """
         SELECT exception_id, tenant_id, idempotency_key, source, reason_code,
-               details::JSON AS details, raw_id, status, created_at, replay_attempts, action,
+               try(details::JSON) AS details, raw_id, status, created_at, replay_attempts, action,
                actor, resolution_notes, canonical_raw_id,
-               override_patch::JSON AS override_patch, resolved_at,
-               replay_outcome::JSON AS replay_outcome
+               try(override_patch::JSON) AS override_patch, resolved_at,
+               try(replay_outcome::JSON) AS replay_outcome
         FROM {db}.main.exceptions""",
+    # The store's own outbox view names the deliveries table unqualified, which this
+    # temp view's name would shadow (infinite recursion): the same query, qualified.
     "deliveries": """
-        SELECT delivery_id, tenant_id, idempotency_key, raw_id, event_type,
-               payload::JSON AS payload, fingerprint, is_replay, exception_id, delivered_at
-        FROM {db}.main.outbox""",
+        SELECT d.delivery_id, d.tenant_id, d.idempotency_key, d.raw_id,
+               coalesce(d.event_type, r.event_type) AS event_type,
+               try(coalesce(d.payload, r.payload, CASE WHEN r.valid THEN
+                   try(json_extract(r.text, '$.payload'))::VARCHAR END)::JSON) AS payload,
+               coalesce(d.fingerprint, r.fingerprint) AS fingerprint,
+               d.is_replay, d.exception_id, d.delivered_at
+        FROM {db}.main.deliveries d JOIN {db}.main.raw_events r ON r.raw_id = d.raw_id""",
     "audit": """
         SELECT audit_id, created_at AS at, actor, action, exception_id, tenant_id,
                idempotency_key, state_before, state_after, notes, canonical_raw_id,
-               override_patch::JSON AS override_patch, details::JSON AS details
+               try(override_patch::JSON) AS override_patch, try(details::JSON) AS details
         FROM {db}.main.audit_log""",
     "types": """
         SELECT nullif(tenant_id, '') AS tenant_id, event_type, added_by, added_at
@@ -146,7 +152,7 @@ _VIEWS: dict[str, str] = {
                     WHEN f.canonical_raw_id = f.first_raw_id THEN 'FIRST kept'
                     ELSE 'replayed' END AS decision,
                f.canonical_raw_id, f.first_raw_id, l.last_raw_id,
-               f.override_patch::JSON AS override_patch, f.notes, f.is_latest
+               try(f.override_patch::JSON) AS override_patch, f.notes, f.is_latest
         FROM firsts f LEFT JOIN lasts l USING (audit_id)""",
 }
 

@@ -85,6 +85,16 @@ class LocalWorkbench:
         return ingest_mod.ingest_batch(self._ingest_target(), read_ndjson_text(body),
                                        batch_id, digest)
 
+    def ingest_json(self, body: bytes, batch_id: str | None = None) -> dict:
+        """Ingest a JSON request body atomically: each element of an array kept as its own
+        bytes (a malformed one is an invalid arrival, its neighbours go on), or the one
+        object it holds; otherwise as ``ingest_ndjson``."""
+        from .readers import read_json_text
+
+        digest = hashlib.sha256(body).hexdigest() if batch_id is not None else None
+        return ingest_mod.ingest_batch(self._ingest_target(), read_json_text(body),
+                                       batch_id, digest)
+
     # ---- reading --------------------------------------------------------------------
     def sql(self, query: str, params: list | None = None):
         """Run one read-only SELECT over the analyst views; returns a DataFrame."""
