@@ -135,6 +135,10 @@ class RemoteWorkbench:
         first results again if the body is the same, else ``Conflict``."""
         return self._post_events(_json_bytes(list(elements)), "application/json", batch_id)
 
+    def ingest_json(self, body: bytes, batch_id: str | None = None) -> dict:
+        """Ingest a JSON body (an array or one object) as sent, as ``ingest_ndjson``."""
+        return self._post_events(body, "application/json", batch_id)
+
     def ingest_ndjson(self, body: bytes, batch_id: str | None = None) -> dict:
         """Ingest an NDJSON body atomically (each line kept exactly as received), as
         ``ingest_batch``; a stored batch id is compared by the body's exact bytes."""

@@ -8,6 +8,7 @@ servers of tests/support/server.py), or the CLI as a subprocess, as a user would
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 from urllib.parse import quote
 
@@ -123,7 +124,7 @@ class _Broken:
         raise opswb.StoreError("store /srv/x.duckdb: Invalid Input Error: Malformed JSON "
                                "at byte 3 of input: no low surrogate")
 
-    def ingest_batch(self, elements, batch_id=None, body_sha256=None):
+    def ingest_json(self, body, batch_id=None):
         raise KeyError("seq")
 
 
@@ -135,7 +136,10 @@ def _ask(app, method: str, path: str, body) -> httpx.Response:
                                      headers={"Authorization": "Bearer t"}) as client:
             return await client.request(method, path, json=body)
 
-    return asyncio.run(go())
+    # A fresh thread: an earlier test (Playwright's sync API) may leave this thread
+    # inside a running event loop, where asyncio.run refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()
 
 
 def test_a_500_answers_a_fixed_message_and_logs_the_traceback(caplog):

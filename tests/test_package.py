@@ -9,7 +9,7 @@ from pathlib import Path
 import opswb
 
 ENGINE = sorted(p.stem for p in Path(opswb.__file__).parent.glob("*.py")
-                if p.stem not in {"cli", "clirender", "api", "api_models", "console", "report",
+                if p.stem not in {"cli", "clirender", "api", "api_gate", "api_models", "console", "report",
                                   "remote",
                                   "reportview", "__main__"})
 
