@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DB     ?= data/opswb.duckdb
 
-.PHONY: venv console test sample bench clean
+.PHONY: venv system-deps console test sample bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ sample: $(STAMP)
 console: sample
 	$(BIN)/opswb console --db $(DB)
 
+# Debian packages the tests drive (Chromium), installed when missing.
+system-deps:
+	bash scripts/system-deps.sh
+
 # The whole suite: unit, scenario, API, browser and notebook (nbval) tests.
-test: $(STAMP)
+test: $(STAMP) system-deps
 	rm -rf build/nbval && mkdir -p build/nbval
 	$(BIN)/opswb ingest data/sample_events.jsonl --db build/nbval/opswb.duckdb > /dev/null
 	OPSWB_DB=$(CURDIR)/build/nbval/opswb.duckdb $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider -q

@@ -2,7 +2,7 @@
 
     python benchmarks/api.py [--n 5000000] [--db STORE] [--requests 200] [--batches 30]
 
-Builds a store of N generated arrivals with ``opswb.synth`` (3% duplicates, 0.5%
+Builds a store of N generated arrivals with ``opswb.testing.synth`` (3% duplicates, 0.5%
 conflicts, 0.2% unknown types), or reuses ``--db`` if it already holds events, starts a
 real ``opswb serve`` subprocess on a free loopback port, and measures over one
 keep-alive HTTP connection:
@@ -39,7 +39,7 @@ TARGET_MS = 50.0
 def build_store(db: Path, n: int, workdir: Path) -> None:
     """Generate N events and ingest them embedded (the fast path), unless db has events."""
     import opswb
-    from opswb import synth
+    from opswb.testing import synth
 
     if db.exists() and opswb.connect(str(db)).health()["raw_events"] > 0:
         print(f"reusing {db} ({opswb.connect(str(db)).health()['raw_events']:,} raws)")
@@ -117,7 +117,7 @@ def stats(name: str, ms: list[float], target: float | None = TARGET_MS) -> dict[
 def run(url: str, token: str, requests: int, batches: int) -> dict[str, Any]:
     import httpx
 
-    from opswb import synth
+    from opswb.testing import synth
 
     rows = []
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},

@@ -3,7 +3,7 @@
     python benchmarks/console.py [--n 1000000] [--store PATH] [--pages 3] [--clicks 10]
                                  [--preheat]
 
-Builds a store of N synthetic raws (``opswb.synth``; skipped with ``--store``), serves
+Builds a store of N synthetic raws (``opswb.testing.synth``; skipped with ``--store``), serves
 the console with Voilà exactly as ``opswb console`` does, and drives Debian's Chromium:
 
   time-to-interactive  navigation start → the queue list holds rows (target ≤ 3 s)
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import opswb
-from opswb.console import console_url, start_console, stop_console, wait_until_ready
+from opswb.console.launch import console_url, start_console, stop_console, wait_until_ready
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -39,7 +39,7 @@ FIND = ("id => Array.from(document.querySelectorAll('.opswb-queue-list option'))
 
 def build_store(workdir: Path, n: int, seed: int) -> str:
     """A store holding ``n`` synthetic raws."""
-    from opswb.synth import write_jsonl
+    from opswb.testing.synth import write_jsonl
 
     path = workdir / "events.jsonl"
     t0 = time.perf_counter()
@@ -67,7 +67,7 @@ def conflicts_on_first_page(wb: Any, limit: int) -> list[tuple[str, str]]:
 def kernel_side(wb: Any, targets: list[tuple[str, str]]) -> tuple[list[float], list[float]]:
     """Milliseconds from picking a row to its diff drawn, and to the whole click handled
     (the resolve form's replay preview comes after the diff), inside Python."""
-    from opswb.panels import build_console
+    from opswb.console.panels import build_console
 
     console = build_console(wb)
     drawn: list[float] = []

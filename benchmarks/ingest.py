@@ -66,10 +66,11 @@ def phase_store_bound(db: str, path: str) -> dict[str, Any]:
     it bounds the floor ratio. Chunks are staged between the timed writes, off the clock.
     """
     import opswb
-    from opswb import classify, storage
-    from opswb.bulkjsonl import read_jsonl_bulk
-    from opswb.ingest import _path_writing
-    from opswb.readers import file_hash
+    from opswb.engine.ingest import _path_writing
+    from opswb.engine.jsonl_bulk import read_jsonl_bulk
+    from opswb.engine.readers import file_hash
+    from opswb.store.duckdb import classify
+    from opswb.store.duckdb import queries as storage
 
     opswb.connect(db).health()  # creates and migrates the store
     origin, seconds, base = file_hash(Path(path)), 0.0, 0
@@ -145,7 +146,7 @@ def phase_sqlite(db: str, path: str, limit: int) -> dict[str, Any]:
 
     import orjson
 
-    from opswb.synthref import load_allowlist
+    from opswb.testing.reference import load_allowlist
 
     allow = load_allowlist()
     con = sqlite3.connect(db, isolation_level=None)
@@ -264,7 +265,7 @@ def spawn(*argv: str, src: Path | None = None) -> dict[str, Any]:
 
 def generate(workdir: Path, n: int, n_b: int) -> tuple[Path, Path, dict, dict, float]:
     """Files A and B with the generator's expected summaries (B's: after A)."""
-    from opswb.synth import SynthStream, write_items
+    from opswb.testing.synth import SynthStream, write_items
 
     t0 = time.perf_counter()
     a = SynthStream(n, seed=1, dup_rate=0.03, conflict_rate=0.005, unknown_rate=0.002,

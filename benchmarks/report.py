@@ -2,11 +2,11 @@
 
     python benchmarks/report.py [--n 5000000] [--db PATH] [--resolve 200] [--snapshots 24]
 
-Builds the store once with ``opswb.synth`` (3% duplicates, 0.5% conflicts, 0.2% unknown
+Builds the store once with ``opswb.testing.synth`` (3% duplicates, 0.5% conflicts, 0.2% unknown
 types, 0.05% invalid; reused when ``--db`` already exists), resolves some exceptions and
 records some snapshots so every section has data, then measures:
 
-  build_report   computing every table in-process (``opswb.reportdata``)
+  build_report   computing every table in-process (``opswb.report.data``)
   run_report     the whole `opswb report`: papermill kernel, notebook, JSON, offline HTML
 """
 
@@ -27,7 +27,7 @@ def build_store(db: Path, n: int, seed: int, resolve: int, snapshots: int,
                 conflict_rate: float) -> None:
     """Ingest ``n`` synthetic events, resolve some exceptions, record snapshots."""
     import opswb
-    from opswb import synth
+    from opswb.testing import synth
 
     src = db.with_suffix(".jsonl")
     t0 = time.perf_counter()
@@ -59,8 +59,8 @@ def main() -> int:
     args = ap.parse_args()
 
     import opswb
-    from opswb.report import run_report
-    from opswb.reportdata import build_report
+    from opswb.report.data import build_report
+    from opswb.report.run import run_report
 
     work = Path(tempfile.mkdtemp(prefix="opswb-report-bench-"))
     db = Path(args.db) if args.db else work / "opswb.duckdb"

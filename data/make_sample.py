@@ -10,7 +10,7 @@ escapes, ``source`` or ``occurred_at``; unknown event types; conflicts that look
 genuine corrections and conflicts that look like upstream bugs, in all four tenants;
 arrivals after a conflict (attached); invalid lines; and payload strings carrying HTML/JS
 that a console must escape. Prints the expected §10 summary of an ingest into an empty
-store (from ``opswb.synth.reference_summary``, an independent model of §5).
+store (from ``opswb.testing.synth.reference_summary``, an independent model of §5).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
 
-from opswb.synth import SynthStream, write_items
-from opswb.synthref import reference_summary
+from opswb.testing.reference import reference_summary
+from opswb.testing.synth import SynthStream, write_items
 
 SEED = 20261127
 OUT = Path(__file__).resolve().parent / "sample_events.jsonl"

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from .errors import (
+from opswb.core.errors import (
     Conflict,
     InvalidRequest,
     LocalOnly,
@@ -19,8 +19,8 @@ from .errors import (
     StoreError,
     Unauthorized,
 )
-from .models import Action, KeyState, ReasonCode, Status
-from .workbench import LocalWorkbench
+from opswb.core.models import Action, KeyState, ReasonCode, Status
+from opswb.workbench.local import LocalWorkbench
 
 __version__ = "0.1.0"
 
@@ -32,11 +32,11 @@ def connect(db: str | None = None, token: str | None = None,
     ``db`` defaults to ``OPSWB_DB``, then ``data/opswb.duckdb``; ``token`` to
     ``OPSWB_API_TOKEN`` for a URL.
     """
-    from .store import default_db
+    from opswb.store.duckdb.connection import default_db
 
     target = str(db or default_db())
     if target.startswith(("http://", "https://")):
-        from .remote import RemoteWorkbench
+        from opswb.workbench.remote import RemoteWorkbench
 
         return RemoteWorkbench(target, token=token)
     return LocalWorkbench(target, busy_timeout=busy_timeout)

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 from hypothesis import strategies as st
 
-from opswb.fingerprint import fingerprint, loads
+from opswb.core.fingerprint import fingerprint, loads
 
 TYPES = ("payment.captured", "order.created", "invoice.paid")  # the last is not allowed
 

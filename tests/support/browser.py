@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import opswb
-from opswb.console import console_url, start_console, stop_console, wait_until_ready
+from opswb.console.launch import console_url, start_console, stop_console, wait_until_ready
 
 from .server import ServerProcess, free_port
 

@@ -77,7 +77,7 @@ def _fork_context():
     global _forkserver
     if _forkserver is None:
         _forkserver = multiprocessing.get_context("forkserver")
-        _forkserver.set_forkserver_preload(["opswb.api", "opswb.served", "uvicorn",
+        _forkserver.set_forkserver_preload(["opswb.api", "opswb.workbench.in_server", "uvicorn",
                                             "tests.support.server"])
     return _forkserver
 

@@ -1,0 +1,5 @@
+"""`python -m opswb.cli`."""
+
+from opswb.cli.commands import main
+
+main()

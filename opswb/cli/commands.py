@@ -1,0 +1,253 @@
+"""The `opswb` command: each subcommand parses its arguments and makes one workbench call.
+
+Output for people goes through ``clirender``; ``--json`` prints exactly what the HTTP API
+answers for the same question. Errors: one line on stderr, a non-zero exit, nothing changed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from opswb.cli import render as clirender
+from opswb.core.errors import OpswbError, one_line
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="opswb: ingest events exactly once, work the exception queue.")
+types_app = typer.Typer(no_args_is_help=True, help="Manage the event-type allowlist.")
+app.add_typer(types_app, name="types")
+
+Db = Annotated[str | None, typer.Option(
+    "--db", help="Store path or `opswb serve` URL (default OPSWB_DB, then data/opswb.duckdb).")]
+Json = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
+Actor = Annotated[str | None, typer.Option("--actor", envvar="OPSWB_ACTOR",
+                                            help="Who decides (default OPSWB_ACTOR).")]
+Notes = Annotated[str | None, typer.Option("--notes", help="Why (required).")]
+
+
+def _wb(db: str | None):
+    import opswb
+
+    return opswb.connect(db)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"opswb: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def command(fn):
+    """Turn the engine's refusals into one line on stderr and exit status 1."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except OpswbError as e:
+            _fail(one_line(str(e)) or type(e).__name__)
+        except (OSError, ValueError) as e:
+            _fail(one_line(str(e)))
+    return wrapper
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _patch_arg(patch: str | None) -> Any:
+    if patch is None:
+        return None
+    text = Path(patch[1:]).read_text() if patch.startswith("@") else patch
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"--patch is not JSON: {e}") from None
+
+
+@app.command()
+@command
+def init(db: Db = None, json_: Json = False) -> None:
+    """Create the store (schema + seeded allowlist) if it does not exist."""
+    wb = _wb(db)
+    h = wb.init()
+    _print_json(h) if json_ else clirender.health(h, getattr(wb, "db", db))
+
+
+@app.command()
+@command
+def ingest(files: Annotated[list[Path], typer.Argument(help="JSONL, JSON, CSV or Parquet files.")],
+           db: Db = None, json_: Json = False) -> None:
+    """Ingest files; re-ingesting a file already ingested is a no-op."""
+    wb = _wb(db)
+    with clirender.progress(enabled=sys.stderr.isatty() and not json_) as on_progress:
+        summary = wb.ingest([str(f) for f in files] if len(files) > 1 else str(files[0]),
+                            on_progress=on_progress)
+    _print_json(summary) if json_ else clirender.summary(summary)
+
+
+@app.command()
+@command
+def health(db: Db = None, json_: Json = False) -> None:
+    """Exceptions open, arrivals stored and key states."""
+    wb = _wb(db)
+    h = wb.health()
+    _print_json(h) if json_ else clirender.health(h, getattr(wb, "db", db))
+
+
+def _filters(status, tenant, reason, source, key) -> dict:
+    return {"status": status, "tenant_id": tenant, "reason_code": reason, "source": source,
+            "idempotency_key": key}
+
+
+Status = Annotated[str, typer.Option("--status", help="open, resolved or all.")]
+Tenant = Annotated[str | None, typer.Option("--tenant")]
+Reason = Annotated[str | None, typer.Option("--reason")]
+Source = Annotated[str | None, typer.Option("--source")]
+Key = Annotated[str | None, typer.Option("--key")]
+
+
+@app.command()
+@command
+def exceptions(db: Db = None, status: Status = "open", tenant: Tenant = None,
+               reason: Reason = None, source: Source = None, key: Key = None,
+               limit: Annotated[int, typer.Option("--limit")] = 50,
+               cursor: Annotated[str | None, typer.Option("--cursor")] = None,
+               json_: Json = False) -> None:
+    """List exceptions, oldest first."""
+    page = _wb(db).list_exceptions(limit=limit, cursor=cursor,
+                                   **_filters(status, tenant, reason, source, key))
+    _print_json(page) if json_ else clirender.exception_list(page)
+
+
+@app.command()
+@command
+def show(exception_id: str, db: Db = None, json_: Json = False) -> None:
+    """One exception: details, FIRST vs LAST, arrivals and deliveries."""
+    d = _wb(db).exception(exception_id)
+    _print_json(d) if json_ else clirender.exception_detail(d)
+
+
+@app.command()
+@command
+def resolve(ids: Annotated[list[str] | None, typer.Argument(help="Exception ids.")] = None,
+            action: Annotated[str, typer.Option("--action", help=(
+                "mark_resolved_no_replay or override_and_replay"))] = "",
+            actor: Actor = None, notes: Notes = None,
+            canonical: Annotated[str | None, typer.Option("--canonical",
+                                                             help="Canonical raw_id.")] = None,
+            patch: Annotated[str | None, typer.Option(
+                "--patch", help="RFC 7396 merge patch: JSON text or @FILE.")] = None,
+            db: Db = None, status: Status = "open", tenant: Tenant = None,
+            reason: Reason = None, source: Source = None, key: Key = None,
+            json_: Json = False) -> None:
+    """Resolve exceptions by id, or every open one matching the filters (bulk)."""
+    wb = _wb(db)
+    override = _patch_arg(patch)
+    filters = {k: v for k, v in _filters(None, tenant, reason, source, key).items() if v}
+    if ids and len(ids) == 1 and not filters:
+        ex = wb.resolve(ids[0], action=action, actor=actor or "", resolution_notes=notes or "",
+                        canonical_raw_id=canonical, override_patch=override)
+        _print_json(ex) if json_ else clirender.resolved(ex)
+        return
+    if not ids and not filters:
+        _fail("give exception ids, or filters (--tenant/--reason/--source/--key) for bulk")
+    result = wb.resolve_many(ids=ids or None, filter=None if ids else filters, action=action,
+                             actor=actor or "", resolution_notes=notes or "",
+                             canonical_raw_id=canonical, override_patch=override)
+    _print_json(result) if json_ else clirender.bulk(result)
+    if any(r.get("error") for r in result["results"]):
+        raise typer.Exit(1)
+
+
+@app.command()
+@command
+def reopen(exception_id: str, actor: Actor = None, notes: Notes = None, db: Db = None,
+           json_: Json = False) -> None:
+    """Reopen a resolved exception (its key goes back to quarantined)."""
+    ex = _wb(db).reopen(exception_id, actor=actor or "", resolution_notes=notes or "")
+    _print_json(ex) if json_ else clirender.resolved(ex)
+
+
+@types_app.command("list")
+@command
+def types_list(db: Db = None, tenant: Tenant = None, json_: Json = False) -> None:
+    """Show the allowlist (global entries and per-tenant additions)."""
+    items = _wb(db).types(tenant_id=tenant)
+    _print_json({"items": items, "next_cursor": None}) if json_ else clirender.types(items)
+
+
+@types_app.command("add")
+@command
+def types_add(event_type: str, db: Db = None, tenant: Tenant = None, actor: Actor = None,
+              notes: Notes = None, json_: Json = False) -> None:
+    """Allow an event type, globally or for one tenant."""
+    r = _wb(db).add_type(event_type, tenant_id=tenant, actor=actor or "", notes=notes)
+    _print_json(r) if json_ else typer.echo(f"allowed {event_type}"
+                                            + (f" for {tenant}" if tenant else " globally"))
+
+
+@types_app.command("remove")
+@command
+def types_remove(event_type: str, db: Db = None, tenant: Tenant = None, actor: Actor = None,
+                 notes: Notes = None, json_: Json = False) -> None:
+    """Remove an allowlist entry (a global type cannot be removed for one tenant)."""
+    r = _wb(db).remove_type(event_type, tenant_id=tenant, actor=actor or "", notes=notes)
+    _print_json(r) if json_ else typer.echo(f"removed {event_type}"
+                                            + (f" for {tenant}" if tenant else " globally"))
+
+
+@app.command()
+@command
+def serve(db: Db = None, host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port")] = 8765,
+          snapshot_every: Annotated[float | None, typer.Option(
+              "--snapshot-every", help="Record a health snapshot every N seconds "
+              "(default OPSWB_SNAPSHOT_EVERY; 0 = off).")] = None) -> None:
+    """Serve the HTTP API; the server owns the store file while it runs."""
+    from opswb.api.app import serve as run
+    from opswb.store.duckdb.connection import default_db
+
+    run(db or default_db(), host=host, port=port, snapshot_every=snapshot_every)
+
+
+@app.command()
+@command
+def console(db: Db = None, port: Annotated[int, typer.Option("--port")] = 8866) -> None:
+    """Serve the Ops Console (Voilà) on 127.0.0.1."""
+    from opswb.console.launch import serve_console
+    from opswb.store.duckdb.connection import default_db
+
+    serve_console(db or default_db(), port)
+
+
+@app.command(context_settings={"allow_extra_args": True,
+                                "ignore_unknown_options": True})
+@command
+def report(ctx: typer.Context, db: Db = None,
+           out: Annotated[str, typer.Option("--out")] = "reports",
+           as_of: Annotated[str | None, typer.Option("--as-of")] = None) -> None:
+    """Run the papermill health report (extra `-p NAME VALUE` pairs are notebook
+    parameters); exit 2 when a threshold is breached."""
+    from opswb.report.run import run_report
+    from opswb.store.duckdb.connection import default_db
+
+    params, extra = {}, list(ctx.args)
+    while extra:
+        flag = extra.pop(0)
+        if flag not in ("-p", "--parameter") or len(extra) < 2:
+            _fail(f"unexpected argument {flag!r}: parameters are given as -p NAME VALUE")
+        name, value = extra.pop(0), extra.pop(0)  # `d[pop()] = pop()` pops the value first
+        params[name] = value
+    raise typer.Exit(run_report(db or default_db(), out, as_of, params))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

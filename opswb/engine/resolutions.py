@@ -1,0 +1,251 @@
+"""Resolutions, reopen and bulk resolution (SPEC §7).
+
+Every function here runs inside the caller's transaction (the workbench holds the write
+lock around it), checks everything before it writes, and writes the audit entry in the
+same transaction as the state change. A refused request raises before any write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from opswb.core.envelope import envelope_error, stage_element
+from opswb.core.errors import Conflict, InvalidRequest, NotFound
+from opswb.core.fingerprint import dumps, fingerprint, loads
+from opswb.core.mergepatch import merge_patch
+from opswb.core.models import Action, ReasonCode, Status
+from opswb.store.duckdb import queries as storage
+from opswb.store.duckdb.classify import store_chunk
+from opswb.store.duckdb.connection import fetch_one
+
+PATCHABLE = ("event_type", "payload", "source", "occurred_at")
+IDENTITY = ("tenant_id", "idempotency_key")
+
+
+def require_text(name: str, value: Any) -> str:
+    """``value`` trimmed, refused when blank or not a string."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"{name} is required and must not be blank")
+    return value.strip()
+
+
+def parse_action(action: Any) -> Action:
+    try:
+        return Action(action)
+    except ValueError:
+        raise InvalidRequest(
+            f"unknown action {action!r}: use one of {', '.join(a.value for a in Action)}"
+        ) from None
+
+
+def load_exception(con: duckdb.DuckDBPyConnection, exception_id: Any) -> dict:
+    ex_id = storage.parse_id(exception_id)
+    ex = storage.exception_by_id(con, ex_id) if ex_id is not None else None
+    if ex is None:
+        raise NotFound(f"no exception {exception_id!r}")
+    return ex
+
+
+def _require_open(ex: dict) -> None:
+    if ex["status"] != Status.OPEN:
+        by = f" by {ex['actor']}" if ex.get("actor") else ""
+        when = f" at {ex['resolved_at']}" if ex.get("resolved_at") else ""
+        raise Conflict(f"exception {ex['exception_id']} is already resolved{by}{when}")
+
+
+def _parse_patch(patch: Any) -> dict | None:
+    if patch is None or patch == "":
+        return None
+    if isinstance(patch, str):
+        try:
+            patch = loads(patch)
+        except ValueError as e:
+            raise InvalidRequest(f"override_patch is not JSON: {e}") from None
+    if not isinstance(patch, dict):
+        raise InvalidRequest("override_patch must be a JSON object (RFC 7396 merge patch)")
+    return patch
+
+
+def build_replay(con: duckdb.DuckDBPyConnection, ex: dict, canonical_raw_id: Any = None,
+                 override_patch: Any = None) -> tuple[dict, int, dict | None]:
+    """The event a replay would deliver: (envelope, canonical raw id, patch).
+
+    Raises ``InvalidRequest`` for a foreign canonical raw, a forbidden patch member, or
+    a result that is not a valid, allowed envelope. Writes nothing.
+    """
+    invalid = ex["reason_code"] == ReasonCode.INVALID_EVENT
+    raw_id = int(ex["raw_id"])
+    if canonical_raw_id not in (None, ""):
+        cid = storage.parse_id(canonical_raw_id)
+        row = storage.raw_row(con, cid) if cid is not None else None
+        has_key = ex["tenant_id"] is not None and ex["idempotency_key"] is not None
+        same = row is not None and (
+            cid == raw_id or (has_key and row["tenant_id"] == ex["tenant_id"]
+                              and row["idempotency_key"] == ex["idempotency_key"]))
+        if not same:
+            raise InvalidRequest(
+                f"canonical_raw_id {canonical_raw_id!r} is not an arrival of tenant "
+                f"{ex['tenant_id']!r} and key {ex['idempotency_key']!r}")
+        raw_id = cid
+    row = storage.raw_row(con, raw_id)
+    patch = _parse_patch(override_patch)
+    allowed = set(PATCHABLE)
+    if invalid:
+        allowed |= {f for f in IDENTITY if not (row[f] or "").strip()}
+    if patch:
+        bad = sorted(set(patch) - allowed)
+        if bad:
+            raise InvalidRequest(
+                f"override_patch may not change {', '.join(bad)}: a patch may only touch "
+                f"{', '.join(sorted(allowed))}")
+    base: dict = {}
+    for f in PATCHABLE:
+        if row[f] is not None:
+            base[f] = loads(row[f]) if f == "payload" else row[f]
+    event = merge_patch(base, patch) if patch else base
+    for f in IDENTITY:
+        value = (patch or {}).get(f) if f in allowed - set(PATCHABLE) else None
+        event[f] = value if value is not None else row[f]
+    event = {k: v for k, v in event.items() if v is not None}
+    error = envelope_error(event)
+    if error:
+        raise InvalidRequest(f"the replayed event would be invalid: {error}")
+    if not storage.is_allowed(con, event["tenant_id"], event["event_type"]):
+        raise InvalidRequest(
+            f"event type {event['event_type']!r} is not on the allowlist for tenant "
+            f"{event['tenant_id']!r}; add it (opswb types add) or patch event_type")
+    return event, raw_id, patch
+
+
+def preview_replay(con: duckdb.DuckDBPyConnection, exception_id: Any,
+                   canonical_raw_id: Any = None, override_patch: Any = None) -> dict:
+    """What override_and_replay would deliver, validated, without writing anything."""
+    ex = load_exception(con, exception_id)
+    try:
+        event, raw_id, _ = build_replay(con, ex, canonical_raw_id, override_patch)
+    except InvalidRequest as e:
+        return {"valid": False, "error": str(e), "event": None, "fingerprint": None}
+    return {"valid": True, "error": None, "event": event, "canonical_raw_id": str(raw_id),
+            "fingerprint": fingerprint(event["event_type"], event["payload"])}
+
+
+def _adjudicate(con, ex: dict, state: str, extra_fps: list[str], **sets: Any) -> str | None:
+    """Move the exception's key to ``state``, adding fingerprints; returns state before."""
+    rec = storage.key_record(con, ex["tenant_id"], ex["idempotency_key"])
+    if rec is None:
+        return None
+    # The record as read (storage.key_record) carries a fingerprint the store left to be
+    # computed (a key delivered by its only arrival); the update writes it down.
+    fps = list(dict.fromkeys(rec["adjudicated_fingerprints"] + storage.exception_fingerprints(
+        con, int(ex["exception_id"])) + extra_fps))
+    sets.setdefault("canonical_fingerprint", rec["canonical_fingerprint"])
+    assignments = ", ".join(f"{k} = ?" for k in sets)
+    con.execute(
+        "UPDATE idempotency_keys SET state = ?, open_exception_id = NULL,"
+        " adjudicated_fingerprints = ?"
+        + (", " + assignments if assignments else "")
+        + " WHERE tenant_id = ? AND idempotency_key = ?",
+        [state, fps, *sets.values(), ex["tenant_id"], ex["idempotency_key"]])
+    return rec["state"]
+
+
+def resolve_one(con: duckdb.DuckDBPyConnection, exception_id: Any, action: Any, actor: Any,
+                resolution_notes: Any, canonical_raw_id: Any = None,
+                override_patch: Any = None) -> dict:
+    """Resolve one open exception; returns the updated exception (§6 fields)."""
+    actor = require_text("actor", actor)
+    notes = require_text("resolution_notes", resolution_notes)
+    act = parse_action(action)
+    ex = load_exception(con, exception_id)
+    _require_open(ex)
+    ex_id = int(ex["exception_id"])
+    keyed = ex["reason_code"] != ReasonCode.INVALID_EVENT
+    outcome = None
+    if act is Action.MARK_RESOLVED_NO_REPLAY:
+        if canonical_raw_id not in (None, "") or _parse_patch(override_patch):
+            raise InvalidRequest("canonical_raw_id and override_patch apply only to "
+                                 "override_and_replay")
+        before = _adjudicate(con, ex, "ignored", []) if keyed else None
+        after, raw_id, patch = ("ignored" if before else None), None, None
+    else:
+        event, raw_id, patch = build_replay(con, ex, canonical_raw_id, override_patch)
+        if keyed:
+            before, after = _replay_keyed(con, ex, event, raw_id, patch), "processed"
+        else:
+            before, after = None, None
+            outcome = _replay_invalid(con, ex_id, event)
+    con.execute(
+        "UPDATE exceptions SET status = 'resolved', action = ?, actor = ?,"
+        " resolution_notes = ?, canonical_raw_id = ?, override_patch = ?, resolved_at = now(),"
+        " replay_attempts = replay_attempts + ?, replay_outcome = ? WHERE exception_id = ?",
+        [act.value, actor, notes, raw_id, dumps(patch) if patch else None,
+         1 if act is Action.OVERRIDE_AND_REPLAY else 0,
+         dumps(outcome) if outcome else None, ex_id])
+    storage.write_audit(
+        con, actor=actor, action=act.value, exception_id=ex_id, tenant_id=ex["tenant_id"],
+        idempotency_key=ex["idempotency_key"], state_before=before, state_after=after,
+        notes=notes, canonical_raw_id=raw_id, override_patch=dumps(patch) if patch else None,
+        details=dumps({"reason_code": ex["reason_code"], "replay_outcome": outcome}))
+    return storage.exception_by_id(con, ex_id)
+
+
+def _replay_keyed(con, ex: dict, event: dict, raw_id: int, patch: dict | None) -> str | None:
+    fp = fingerprint(event["event_type"], event["payload"])
+    con.execute("UPDATE counters SET value = value + 1 WHERE name = 'delivery'")
+    con.execute(
+        "INSERT INTO deliveries SELECT (SELECT value FROM counters WHERE name = 'delivery'),"
+        " ?, ?, ?, ?, ?, ?, true, ?, now()",
+        [ex["tenant_id"], ex["idempotency_key"], raw_id, event["event_type"],
+         dumps(event["payload"]), fp, int(ex["exception_id"])])
+    return _adjudicate(
+        con, ex, "processed", [fp], canonical_raw_id=raw_id, canonical_fingerprint=fp,
+        override_patch=dumps(patch) if patch else None,
+        delivery_count=_delivery_count(con, ex))
+
+
+def _delivery_count(con, ex: dict) -> int:
+    return fetch_one(con.execute(
+        "SELECT count(*) FROM deliveries WHERE tenant_id = ? AND idempotency_key = ?",
+        [ex["tenant_id"], ex["idempotency_key"]]))[0]
+
+
+def _replay_invalid(con, ex_id: int, event: dict) -> dict:
+    """Store the fixed envelope as a new raw and run it through §5 as a new arrival."""
+    _, outcomes = store_chunk(con, [stage_element(event)], "replay", replay_of=ex_id,
+                              with_outcomes=True)
+    return outcomes[0]  # as POST /v1/events answers for an arrival (SPEC §9's results)
+
+
+def reopen_one(con: duckdb.DuckDBPyConnection, exception_id: Any, actor: Any,
+               resolution_notes: Any) -> dict:
+    """Reopen a resolved exception (status open, key quarantined)."""
+    actor = require_text("actor", actor)
+    notes = require_text("resolution_notes", resolution_notes)
+    ex = load_exception(con, exception_id)
+    ex_id = int(ex["exception_id"])
+    if ex["status"] == Status.OPEN:
+        raise Conflict(f"exception {ex_id} is already open")
+    keyed = ex["reason_code"] != ReasonCode.INVALID_EVENT
+    before = None
+    if keyed:
+        other = storage.open_exception_of_key(con, ex["tenant_id"], ex["idempotency_key"])
+        if other is not None:
+            raise Conflict(f"key {ex['idempotency_key']!r} already has open exception {other}")
+        rec = storage.key_record(con, ex["tenant_id"], ex["idempotency_key"])
+        before = rec["state"] if rec else None
+        con.execute(
+            "UPDATE idempotency_keys SET state = 'quarantined', open_exception_id = ?"
+            " WHERE tenant_id = ? AND idempotency_key = ?",
+            [ex_id, ex["tenant_id"], ex["idempotency_key"]])
+    con.execute(
+        "UPDATE exceptions SET status = 'open', action = NULL, actor = NULL,"
+        " resolution_notes = NULL, resolved_at = NULL WHERE exception_id = ?", [ex_id])
+    storage.write_audit(
+        con, actor=actor, action="reopen", exception_id=ex_id, tenant_id=ex["tenant_id"],
+        idempotency_key=ex["idempotency_key"], state_before=before,
+        state_after="quarantined" if keyed else None, notes=notes,
+        details=dumps({"reason_code": ex["reason_code"], "previous_action": ex["action"],
+                       "previous_actor": ex["actor"]}))
+    return storage.exception_by_id(con, ex_id)
