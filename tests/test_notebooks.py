@@ -41,7 +41,7 @@ def test_report_notebook_is_thin():
     assert names == {"db", "as_of", "since", "tenant_id", "max_open", "max_oldest_open_hours",
                      "max_invalid", "record_snapshot", "out_json"}
     body = ["".join(c["source"]) for c in cells[1:]]
-    assert body[0] == "from opswb import reportview as rv"
+    assert body[0] == "from opswb.report import render as rv"
     code = "\n".join(body[1:])
     assert "import" not in code
     for word in ("SELECT", "duckdb", "groupby", "for ", "if "):
