@@ -66,17 +66,20 @@ def phase_store_bound(db: str, path: str) -> dict[str, Any]:
     it bounds the floor ratio. Chunks are staged between the timed writes, off the clock.
     """
     import opswb
-    from opswb.engine.ingest import _path_writing
     from opswb.engine.jsonl_bulk import read_jsonl_bulk
     from opswb.engine.readers import file_hash
     from opswb.store.duckdb import classify
     from opswb.store.duckdb import queries as storage
+    from opswb.store.duckdb.store import DuckDBStore
+
+    store = DuckDBStore(db)
 
     opswb.connect(db).health()  # creates and migrates the store
     origin, seconds, base = file_hash(Path(path)), 0.0, 0
     for chunk in read_jsonl_bulk(path):
         t0 = time.perf_counter()
-        with _path_writing(db) as con:
+        with store.write_chunk() as session:
+            con = session.con
             con.register("_stage_in", classify._batched(chunk.rows))
             con.execute("CREATE TEMP TABLE _out (seq BIGINT, fingerprint VARCHAR,"
                         " outcome VARCHAR, exception_id BIGINT, kind VARCHAR)")

@@ -32,7 +32,7 @@ def connect(db: str | None = None, token: str | None = None,
     ``db`` defaults to ``OPSWB_DB``, then ``data/opswb.duckdb``; ``token`` to
     ``OPSWB_API_TOKEN`` for a URL.
     """
-    from opswb.store.duckdb.connection import default_db
+    from opswb.store.config import default_db
 
     target = str(db or default_db())
     if target.startswith(("http://", "https://")):

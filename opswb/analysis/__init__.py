@@ -1,0 +1,6 @@
+"""For analysts: decision analytics (``decisions``) and read-only SQL over the store's
+documented views (``run_sql``, ``describe_views``: DuckDB files only, SPEC §12)."""
+
+from opswb.store.duckdb.views import describe_views, run_sql
+
+__all__ = ["describe_views", "run_sql"]

@@ -1,7 +1,7 @@
 """Decision analytics for analysts: rules suggested by past decisions, unknown types,
 override patches as learnings, and exports for sharing.
 
-History scans read the store file through the read-only views (``opswb.analysis.sql_views``), so they
+History scans read the store file through the read-only views (``opswb.store.duckdb.views``), so they
 are local-only (``LocalOnly`` against a serve URL). Every change goes through workbench
 methods, one audited call per exception, so ``apply_rule`` and ``allow_type_and_replay``
 work on a local and a remote workbench alike.
@@ -20,11 +20,11 @@ from typing import Any
 
 import pandas as pd
 
-from opswb.analysis.sql_views import run_sql
 from opswb.core.errors import InvalidRequest, OpswbError
 from opswb.core.fingerprint import dumps, loads
 from opswb.core.models import Action, ReasonCode
 from opswb.engine.resolutions import require_text
+from opswb.store.duckdb.views import run_sql
 
 DECISIONS = ("FIRST kept", "LAST chosen", "ignored", "patched", "replayed")
 # Patches differ per exception and replays of unknown types need the allowlist first,

@@ -317,7 +317,7 @@ def _main(argv: list[str] | None = None) -> None:
     o.add_argument("out", nargs="?")
     args = parser.parse_args(argv)
     if args.cmd == "serve":
-        from opswb.store.duckdb.connection import default_db
+        from opswb.store.config import default_db
 
         serve(args.db or default_db(), args.host, args.port)
         return

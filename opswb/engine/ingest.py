@@ -12,18 +12,21 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Protocol, Self
-
-import duckdb
+from typing import Any, Self
 
 from opswb.core.errors import Conflict, InvalidRequest
 from opswb.core.models import add_summaries, empty_summary
-from opswb.engine.readers import READERS, Chunk, file_hash, file_kind, read_dataframe, read_elements
-from opswb.store.duckdb import queries as storage
-from opswb.store.duckdb.classify import store_chunk
-from opswb.store.duckdb.connection import INGEST_ROW_GROUP, open_store, transaction, write_lock
+from opswb.engine.readers import (
+    READERS,
+    Chunk,
+    file_hash,
+    file_kind,
+    read_dataframe,
+    read_elements,
+    source_kind,
+)
+from opswb.store.base import Store
 
 Progress = Callable[[int, int], None]
 
@@ -94,8 +97,8 @@ class Prefetch:
 
     Reading and staging overlap with storing on two cores (DuckDB, numpy and Arrow release
     the GIL). At most two chunks exist here at once, the one being stored and the next
-    one, which bounds memory (an ingest also keeps the chunk it stored last, see
-    ``storage.RecentRaws``). Parsing starts at once, before the first chunk is asked for:
+    one, which bounds memory (an ingest may also keep the chunk it stored last, see
+    ``Store.ingest_cache``). Parsing starts at once, before the first chunk is asked for:
     ``ingest_file`` hashes the file meanwhile. ``close()`` (or the end of a ``with``
     block) lets the thread go when the caller stops early.
 
@@ -152,53 +155,26 @@ class Prefetch:
         self.close()
 
 
-class StoreAccess(Protocol):
-    """Something that opens the store: a workbench (``_read``, ``_write``)."""
-
-    def _read(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
-
-    def _write(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
-
-
-# ``db`` is a path (open the file per chunk, embedded mode) or a StoreAccess such as the
-# served workbench, which holds one connection for the server's lifetime.
-Db = str | StoreAccess
-
-
-def _reading(db: Db) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-    return open_store(db) if isinstance(db, str) else db._read()
-
-
-@contextmanager
-def _path_writing(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    with write_lock(db), open_store(db, row_group_size=INGEST_ROW_GROUP) as con, \
-            transaction(con):
-        yield con
-
-
-def _writing(db: Db) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-    return _path_writing(db) if isinstance(db, str) else db._write()
-
-
-def _store(db: Db, rows: list[tuple], origin: str | None, recent: storage.RecentRaws) -> dict:
-    with _writing(db) as con:
-        summary, _ = store_chunk(con, rows, origin, recent=recent)
+def _store(store: Store, rows: list[tuple], origin: str | None, cache: Any) -> dict:
+    with store.write_chunk() as db:
+        summary, _ = db.store_arrivals(rows, origin, cache=cache)
     return summary
 
 
-def ingest_chunks(db: Db, chunks: Iterable[Chunk], on_progress: Progress | None = None) -> dict:
+def ingest_chunks(store: Store, chunks: Iterable[Chunk],
+                  on_progress: Progress | None = None) -> dict:
     """Store chunks that have no ledger identity (DataFrames, iterables)."""
-    total, recent = empty_summary(), storage.RecentRaws()
+    total, cache = empty_summary(), store.ingest_cache()
     with Prefetch(chunks) as parsed:
         for chunk in parsed:
             if chunk.count:
-                add_summaries(total, _store(db, chunk.rows, None, recent))
+                add_summaries(total, _store(store, chunk.rows, None, cache))
             if on_progress:
                 on_progress(total["received"], chunk.nbytes)
     return total
 
 
-def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -> dict:
+def ingest_file(store: Store, path: str | Path, on_progress: Progress | None = None) -> dict:
     """Ingest one file, resumable and idempotent by content hash.
 
     Parsing from the file's start begins while the file is hashed (1.5 s for 540 MB
@@ -213,27 +189,26 @@ def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -
     chunks, start = _file_chunks(path, kind, 0), 0  # ``start``: where ``chunks`` begin
     try:
         origin = file_hash(path)
-        with _reading(db) as con:
-            done, offset = storage.ledger_progress(con, origin)
+        with store.read() as db:
+            done, offset = db.ledger_progress(origin)
         if done:
             total["skipped_files"].append(str(path))
             return total
-        recent = storage.RecentRaws()
+        cache = store.ingest_cache()
         while True:
             if start != offset:
                 chunks.close()
                 chunks, start = _file_chunks(path, kind, offset), offset
             restart = None
             for chunk in chunks:
-                with _writing(db) as con:
-                    done, current = storage.ledger_progress(con, origin)
+                with store.write_chunk() as db:
+                    done, current = db.ledger_progress(origin)
                     if done or current != offset:
                         # Another process moved this file on; continue from where it is.
                         restart = (done, current)
                     else:
-                        summary, _ = store_chunk(con, chunk.rows, origin, recent=recent)
-                        storage.ledger_record(con, origin, str(path), chunk.count,
-                                              chunk.end_offset)
+                        summary, _ = db.store_arrivals(chunk.rows, origin, cache=cache)
+                        db.ledger_record(origin, str(path), chunk.count, chunk.end_offset)
                         add_summaries(total, summary)
                 if restart:
                     break
@@ -245,8 +220,8 @@ def ingest_file(db: Db, path: str | Path, on_progress: Progress | None = None) -
             if restart[0]:
                 return total
             offset, start = restart[1], -1  # these chunks are behind: parse again from there
-        with _writing(db) as con:
-            storage.ledger_complete(con, origin, str(path))
+        with store.write_chunk() as db:  # a plain write's checkpoint may merge row groups
+            db.ledger_complete(origin, str(path))
         return total
     finally:
         chunks.close()
@@ -262,7 +237,7 @@ def _file_chunks(path: Path, kind: str, offset: int) -> Prefetch:
     return Prefetch(READERS[kind](path, offset))
 
 
-def ingest_batch(db: Db, rows: list[tuple], batch_id: str | None,
+def ingest_batch(store: Store, rows: list[tuple], batch_id: str | None,
                  body_sha256: str | None = None) -> dict:
     """Ingest one HTTP batch in one transaction: the §10 summary plus ``results``, what
     became of each arrival in input order (SPEC §9).
@@ -272,17 +247,17 @@ def ingest_batch(db: Db, rows: list[tuple], batch_id: str | None,
     nothing stored) when it is not.
     """
     total = empty_summary()
-    with _writing(db) as con:
+    with store.write_chunk() as db:
         if batch_id is not None:
-            stored = storage.batch_record(con, batch_id)
+            stored = db.batch_record(batch_id)
             if stored is not None:
                 _same_body(batch_id, stored["body_sha256"], body_sha256)
                 total["skipped_files"].append("batch:" + batch_id)
-                return dict(total, results=storage.batch_results(con, stored))
-        summary, results = store_chunk(con, rows, "batch:" + batch_id if batch_id else "api",
-                                       with_outcomes=True)
+                return dict(total, results=db.batch_results(stored))
+        summary, results = db.store_arrivals(
+            rows, "batch:" + batch_id if batch_id else "api", with_outcomes=True)
         if batch_id is not None:
-            storage.record_batch(con, batch_id, body_sha256, results)
+            db.record_batch(batch_id, body_sha256, results)
     return dict(add_summaries(total, summary), results=results)
 
 
@@ -294,26 +269,17 @@ def _same_body(batch_id: str, stored: str | None, given: str | None) -> None:
             "was stored. A retry must send the same bytes; a new batch needs a new id")
 
 
-def ingest_any(db: Db, source: Any, on_progress: Progress | None = None) -> dict:
-    """Ingest a path, several paths, a DataFrame or an iterable of elements."""
-    if isinstance(source, (str, Path)):
-        return ingest_file(db, source, on_progress)
-    if _is_dataframe(source):
-        return ingest_chunks(db, read_dataframe(source), on_progress)
-    if isinstance(source, dict):
-        return ingest_chunks(db, read_elements([source]), on_progress)
-    if isinstance(source, (list, tuple)) and source and all(
-            isinstance(s, Path) or (isinstance(s, str) and os.path.isfile(s)) for s in source):
+def ingest_any(store: Store, source: Any, on_progress: Progress | None = None) -> dict:
+    """Ingest a path, several paths, a DataFrame, one event or an iterable of elements."""
+    kind = source_kind(source)
+    if kind == "path":
+        return ingest_file(store, source, on_progress)
+    if kind == "paths":
         total = empty_summary()
         for p in source:
-            add_summaries(total, ingest_file(db, p, on_progress))
+            add_summaries(total, ingest_file(store, p, on_progress))
         return total
-    if isinstance(source, (Iterable, Iterator)) and not isinstance(source, (bytes, str)):
-        return ingest_chunks(db, read_elements(source), on_progress)
-    raise InvalidRequest(
-        f"cannot ingest a {type(source).__name__}: give a path, a DataFrame or an "
-        "iterable of events")
-
-
-def _is_dataframe(obj: Any) -> bool:
-    return type(obj).__name__ == "DataFrame" and hasattr(obj, "to_dict")
+    if kind == "dataframe":
+        return ingest_chunks(store, read_dataframe(source), on_progress)
+    return ingest_chunks(store, read_elements([source] if kind == "event" else source),
+                         on_progress)

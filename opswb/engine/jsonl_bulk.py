@@ -31,6 +31,7 @@ import duckdb
 import orjson
 
 from opswb.core.envelope import STAGE_COLUMNS, stage_row
+from opswb.core.staging import stage_schema, stage_table
 from opswb.core.strictjson import MAX_DEPTH, has_dropped_member
 from opswb.engine.readers import Chunk, chunk_rows, first_offset
 from opswb.store.duckdb.fingerprints import fingerprint_repeats
@@ -194,7 +195,6 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
     pa = _pa()
     import pyarrow.compute as pc
 
-    from opswb.store.duckdb.classify import _schemas, stage_table
 
     try:
         text = lines.cast(pa.string())  # validates UTF-8 for the whole chunk at C speed
@@ -219,7 +219,7 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
         staged = staged.sort_by("seq")
         if staged.num_rows != n:
             raise RuntimeError(f"staging returned {staged.num_rows} rows for {n} lines")
-    _, schema, _ = _schemas()
+    schema = stage_schema()
     plain = staged.column("plain").combine_chunks().to_numpy(zero_copy_only=False)
     suspect = staged.column("suspect").combine_chunks().to_numpy(zero_copy_only=False)
     odd = pa.array(~plain | _not_ijson_plain(text, plain, suspect))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from opswb.core.envelope import stage_element, stage_row, stage_text
+from opswb.core.errors import InvalidRequest
 from opswb.core.fingerprint import dumps
 from opswb.core.strictjson import BOM, InvalidJSON, check_value, parse, split_elements, strip_bom
 
@@ -178,8 +179,8 @@ def _is_nan(v: Any) -> bool:
     return isinstance(v, float) and math.isnan(v)
 
 
-def read_csv(path: str | Path, start: int = 0, size: int | None = None) -> Iterator[Chunk]:
-    """CSV with the envelope columns; every value read as text."""
+def csv_records(path: str | Path) -> list[dict]:
+    """The rows of a CSV file with the envelope columns, every value read as text."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -187,26 +188,36 @@ def read_csv(path: str | Path, start: int = 0, size: int | None = None) -> Itera
         path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True)
     )
     table = table.cast(pa.schema([(n, pa.string()) for n in table.column_names]))
-    return _chunks_of(table.to_pylist(), start, size or chunk_rows(), _stage_record)
+    return table.to_pylist()
+
+
+def parquet_records(path: str | Path, batch_rows: int = 65536) -> Iterator[dict]:
+    """The rows of a Parquet file, read batch by batch so memory stays flat."""
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        yield from batch.to_pylist()
+
+
+def read_csv(path: str | Path, start: int = 0, size: int | None = None) -> Iterator[Chunk]:
+    """CSV with the envelope columns; every value read as text."""
+    return _chunks_of(csv_records(path), start, size or chunk_rows(), _stage_record)
 
 
 def read_parquet(path: str | Path, start: int = 0, size: int | None = None) -> Iterator[Chunk]:
     """Parquet, read batch by batch so memory stays flat."""
-    import pyarrow.parquet as pq
-
     size = size or chunk_rows()
+    return _chunks_of(parquet_records(path, min(size, 65536)), start, size, _stage_record)
 
-    def records() -> Iterator[dict]:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=min(size, 65536)):
-            yield from batch.to_pylist()
 
-    return _chunks_of(records(), start, size, _stage_record)
+def dataframe_records(df: Any) -> list[dict]:
+    """The rows of a pandas DataFrame, missing values as None."""
+    return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
 def read_dataframe(df: Any, size: int | None = None) -> Iterator[Chunk]:
     """A pandas DataFrame, one arrival per row."""
-    records = df.astype(object).where(df.notna(), None).to_dict("records")
-    return _chunks_of(records, 0, size or chunk_rows(), _stage_record)
+    return _chunks_of(dataframe_records(df), 0, size or chunk_rows(), _stage_record)
 
 
 def read_elements(elements: Iterable[Any], size: int | None = None) -> Iterator[Chunk]:
@@ -214,5 +225,25 @@ def read_elements(elements: Iterable[Any], size: int | None = None) -> Iterator[
     return _chunks_of(elements, 0, size or chunk_rows())
 
 
-# JSON Lines files are read by bulkjsonl.read_jsonl_bulk (see ingest._file_chunks).
+# JSON Lines files are read by jsonl_bulk.read_jsonl_bulk (see ingest._file_chunks).
 READERS = {"json": read_json_array, "csv": read_csv, "parquet": read_parquet}
+
+
+def source_kind(source: Any) -> str:
+    """What an ingest was given (SPEC §2's inputs), the same for every workbench:
+    ``path``, ``paths`` (a list of existing files), ``dataframe``, ``event`` (one dict)
+    or ``events`` (any other iterable). Anything else is refused."""
+    if isinstance(source, (str, Path)):
+        return "path"
+    if type(source).__name__ == "DataFrame" and hasattr(source, "to_dict"):
+        return "dataframe"
+    if isinstance(source, dict):
+        return "event"
+    if isinstance(source, (list, tuple)) and source and all(
+            isinstance(s, Path) or (isinstance(s, str) and os.path.isfile(s)) for s in source):
+        return "paths"
+    if isinstance(source, Iterable) and not isinstance(source, (bytes, str)):
+        return "events"
+    raise InvalidRequest(
+        f"cannot ingest a {type(source).__name__}: give a path, a DataFrame or an "
+        "iterable of events")

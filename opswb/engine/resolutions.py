@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
-
 from opswb.core.envelope import envelope_error, stage_element
 from opswb.core.errors import Conflict, InvalidRequest, NotFound
 from opswb.core.fingerprint import dumps, fingerprint, loads
 from opswb.core.mergepatch import merge_patch
 from opswb.core.models import Action, ReasonCode, Status
-from opswb.store.duckdb import queries as storage
-from opswb.store.duckdb.classify import store_chunk
-from opswb.store.duckdb.connection import fetch_one
+from opswb.core.records import parse_id
+from opswb.store.base import Session
 
 PATCHABLE = ("event_type", "payload", "source", "occurred_at")
 IDENTITY = ("tenant_id", "idempotency_key")
@@ -40,9 +37,9 @@ def parse_action(action: Any) -> Action:
         ) from None
 
 
-def load_exception(con: duckdb.DuckDBPyConnection, exception_id: Any) -> dict:
-    ex_id = storage.parse_id(exception_id)
-    ex = storage.exception_by_id(con, ex_id) if ex_id is not None else None
+def load_exception(db: Session, exception_id: Any) -> dict:
+    ex_id = parse_id(exception_id)
+    ex = db.exception_by_id(ex_id) if ex_id is not None else None
     if ex is None:
         raise NotFound(f"no exception {exception_id!r}")
     return ex
@@ -68,7 +65,7 @@ def _parse_patch(patch: Any) -> dict | None:
     return patch
 
 
-def build_replay(con: duckdb.DuckDBPyConnection, ex: dict, canonical_raw_id: Any = None,
+def build_replay(db: Session, ex: dict, canonical_raw_id: Any = None,
                  override_patch: Any = None) -> tuple[dict, int, dict | None]:
     """The event a replay would deliver: (envelope, canonical raw id, patch).
 
@@ -78,8 +75,8 @@ def build_replay(con: duckdb.DuckDBPyConnection, ex: dict, canonical_raw_id: Any
     invalid = ex["reason_code"] == ReasonCode.INVALID_EVENT
     raw_id = int(ex["raw_id"])
     if canonical_raw_id not in (None, ""):
-        cid = storage.parse_id(canonical_raw_id)
-        row = storage.raw_row(con, cid) if cid is not None else None
+        cid = parse_id(canonical_raw_id)
+        row = db.raw_row(cid) if cid is not None else None
         has_key = ex["tenant_id"] is not None and ex["idempotency_key"] is not None
         same = row is not None and (
             cid == raw_id or (has_key and row["tenant_id"] == ex["tenant_id"]
@@ -89,7 +86,7 @@ def build_replay(con: duckdb.DuckDBPyConnection, ex: dict, canonical_raw_id: Any
                 f"canonical_raw_id {canonical_raw_id!r} is not an arrival of tenant "
                 f"{ex['tenant_id']!r} and key {ex['idempotency_key']!r}")
         raw_id = cid
-    row = storage.raw_row(con, raw_id)
+    row = db.raw_row(raw_id)
     patch = _parse_patch(override_patch)
     allowed = set(PATCHABLE)
     if invalid:
@@ -112,53 +109,48 @@ def build_replay(con: duckdb.DuckDBPyConnection, ex: dict, canonical_raw_id: Any
     error = envelope_error(event)
     if error:
         raise InvalidRequest(f"the replayed event would be invalid: {error}")
-    if not storage.is_allowed(con, event["tenant_id"], event["event_type"]):
+    if not db.is_allowed(event["tenant_id"], event["event_type"]):
         raise InvalidRequest(
             f"event type {event['event_type']!r} is not on the allowlist for tenant "
             f"{event['tenant_id']!r}; add it (opswb types add) or patch event_type")
     return event, raw_id, patch
 
 
-def preview_replay(con: duckdb.DuckDBPyConnection, exception_id: Any,
+def preview_replay(db: Session, exception_id: Any,
                    canonical_raw_id: Any = None, override_patch: Any = None) -> dict:
     """What override_and_replay would deliver, validated, without writing anything."""
-    ex = load_exception(con, exception_id)
+    ex = load_exception(db, exception_id)
     try:
-        event, raw_id, _ = build_replay(con, ex, canonical_raw_id, override_patch)
+        event, raw_id, _ = build_replay(db, ex, canonical_raw_id, override_patch)
     except InvalidRequest as e:
         return {"valid": False, "error": str(e), "event": None, "fingerprint": None}
     return {"valid": True, "error": None, "event": event, "canonical_raw_id": str(raw_id),
             "fingerprint": fingerprint(event["event_type"], event["payload"])}
 
 
-def _adjudicate(con, ex: dict, state: str, extra_fps: list[str], **sets: Any) -> str | None:
+def _adjudicate(db: Session, ex: dict, state: str, extra_fps: list[str],
+                **sets: Any) -> str | None:
     """Move the exception's key to ``state``, adding fingerprints; returns state before."""
-    rec = storage.key_record(con, ex["tenant_id"], ex["idempotency_key"])
+    rec = db.key_record(ex["tenant_id"], ex["idempotency_key"])
     if rec is None:
         return None
-    # The record as read (storage.key_record) carries a fingerprint the store left to be
-    # computed (a key delivered by its only arrival); the update writes it down.
-    fps = list(dict.fromkeys(rec["adjudicated_fingerprints"] + storage.exception_fingerprints(
-        con, int(ex["exception_id"])) + extra_fps))
+    # The record as read (key_record) carries a fingerprint the store left to be computed
+    # (a key delivered by its only arrival); the update writes it down.
+    fps = list(dict.fromkeys(rec["adjudicated_fingerprints"] + db.exception_fingerprints(
+        int(ex["exception_id"])) + extra_fps))
     sets.setdefault("canonical_fingerprint", rec["canonical_fingerprint"])
-    assignments = ", ".join(f"{k} = ?" for k in sets)
-    con.execute(
-        "UPDATE idempotency_keys SET state = ?, open_exception_id = NULL,"
-        " adjudicated_fingerprints = ?"
-        + (", " + assignments if assignments else "")
-        + " WHERE tenant_id = ? AND idempotency_key = ?",
-        [state, fps, *sets.values(), ex["tenant_id"], ex["idempotency_key"]])
+    db.update_key(ex["tenant_id"], ex["idempotency_key"], state, fps, None, **sets)
     return rec["state"]
 
 
-def resolve_one(con: duckdb.DuckDBPyConnection, exception_id: Any, action: Any, actor: Any,
+def resolve_one(db: Session, exception_id: Any, action: Any, actor: Any,
                 resolution_notes: Any, canonical_raw_id: Any = None,
                 override_patch: Any = None) -> dict:
     """Resolve one open exception; returns the updated exception (§6 fields)."""
     actor = require_text("actor", actor)
     notes = require_text("resolution_notes", resolution_notes)
     act = parse_action(action)
-    ex = load_exception(con, exception_id)
+    ex = load_exception(db, exception_id)
     _require_open(ex)
     ex_id = int(ex["exception_id"])
     keyed = ex["reason_code"] != ReasonCode.INVALID_EVENT
@@ -167,85 +159,67 @@ def resolve_one(con: duckdb.DuckDBPyConnection, exception_id: Any, action: Any, 
         if canonical_raw_id not in (None, "") or _parse_patch(override_patch):
             raise InvalidRequest("canonical_raw_id and override_patch apply only to "
                                  "override_and_replay")
-        before = _adjudicate(con, ex, "ignored", []) if keyed else None
+        before = _adjudicate(db, ex, "ignored", []) if keyed else None
         after, raw_id, patch = ("ignored" if before else None), None, None
     else:
-        event, raw_id, patch = build_replay(con, ex, canonical_raw_id, override_patch)
+        event, raw_id, patch = build_replay(db, ex, canonical_raw_id, override_patch)
         if keyed:
-            before, after = _replay_keyed(con, ex, event, raw_id, patch), "processed"
+            before, after = _replay_keyed(db, ex, event, raw_id, patch), "processed"
         else:
             before, after = None, None
-            outcome = _replay_invalid(con, ex_id, event)
-    con.execute(
-        "UPDATE exceptions SET status = 'resolved', action = ?, actor = ?,"
-        " resolution_notes = ?, canonical_raw_id = ?, override_patch = ?, resolved_at = now(),"
-        " replay_attempts = replay_attempts + ?, replay_outcome = ? WHERE exception_id = ?",
-        [act.value, actor, notes, raw_id, dumps(patch) if patch else None,
-         1 if act is Action.OVERRIDE_AND_REPLAY else 0,
-         dumps(outcome) if outcome else None, ex_id])
-    storage.write_audit(
-        con, actor=actor, action=act.value, exception_id=ex_id, tenant_id=ex["tenant_id"],
+            outcome = _replay_invalid(db, ex_id, event)
+    db.close_exception(ex_id, act.value, actor, notes, raw_id,
+                       dumps(patch) if patch else None, act is Action.OVERRIDE_AND_REPLAY,
+                       dumps(outcome) if outcome else None)
+    db.write_audit(
+        actor=actor, action=act.value, exception_id=ex_id, tenant_id=ex["tenant_id"],
         idempotency_key=ex["idempotency_key"], state_before=before, state_after=after,
         notes=notes, canonical_raw_id=raw_id, override_patch=dumps(patch) if patch else None,
         details=dumps({"reason_code": ex["reason_code"], "replay_outcome": outcome}))
-    return storage.exception_by_id(con, ex_id)
+    return db.exception_by_id(ex_id)
 
 
-def _replay_keyed(con, ex: dict, event: dict, raw_id: int, patch: dict | None) -> str | None:
+def _replay_keyed(db: Session, ex: dict, event: dict, raw_id: int,
+                  patch: dict | None) -> str | None:
     fp = fingerprint(event["event_type"], event["payload"])
-    con.execute("UPDATE counters SET value = value + 1 WHERE name = 'delivery'")
-    con.execute(
-        "INSERT INTO deliveries SELECT (SELECT value FROM counters WHERE name = 'delivery'),"
-        " ?, ?, ?, ?, ?, ?, true, ?, now()",
-        [ex["tenant_id"], ex["idempotency_key"], raw_id, event["event_type"],
-         dumps(event["payload"]), fp, int(ex["exception_id"])])
+    deliveries = db.add_replay_delivery(ex["tenant_id"], ex["idempotency_key"], raw_id,
+                                        event["event_type"], dumps(event["payload"]), fp,
+                                        int(ex["exception_id"]))
     return _adjudicate(
-        con, ex, "processed", [fp], canonical_raw_id=raw_id, canonical_fingerprint=fp,
-        override_patch=dumps(patch) if patch else None,
-        delivery_count=_delivery_count(con, ex))
+        db, ex, "processed", [fp], canonical_raw_id=raw_id, canonical_fingerprint=fp,
+        override_patch=dumps(patch) if patch else None, delivery_count=deliveries)
 
 
-def _delivery_count(con, ex: dict) -> int:
-    return fetch_one(con.execute(
-        "SELECT count(*) FROM deliveries WHERE tenant_id = ? AND idempotency_key = ?",
-        [ex["tenant_id"], ex["idempotency_key"]]))[0]
-
-
-def _replay_invalid(con, ex_id: int, event: dict) -> dict:
+def _replay_invalid(db: Session, ex_id: int, event: dict) -> dict:
     """Store the fixed envelope as a new raw and run it through §5 as a new arrival."""
-    _, outcomes = store_chunk(con, [stage_element(event)], "replay", replay_of=ex_id,
-                              with_outcomes=True)
+    _, outcomes = db.store_arrivals([stage_element(event)], "replay", replay_of=ex_id,
+                                    with_outcomes=True)
     return outcomes[0]  # as POST /v1/events answers for an arrival (SPEC §9's results)
 
 
-def reopen_one(con: duckdb.DuckDBPyConnection, exception_id: Any, actor: Any,
+def reopen_one(db: Session, exception_id: Any, actor: Any,
                resolution_notes: Any) -> dict:
     """Reopen a resolved exception (status open, key quarantined)."""
     actor = require_text("actor", actor)
     notes = require_text("resolution_notes", resolution_notes)
-    ex = load_exception(con, exception_id)
+    ex = load_exception(db, exception_id)
     ex_id = int(ex["exception_id"])
     if ex["status"] == Status.OPEN:
         raise Conflict(f"exception {ex_id} is already open")
     keyed = ex["reason_code"] != ReasonCode.INVALID_EVENT
     before = None
     if keyed:
-        other = storage.open_exception_of_key(con, ex["tenant_id"], ex["idempotency_key"])
+        other = db.open_exception_of_key(ex["tenant_id"], ex["idempotency_key"])
         if other is not None:
             raise Conflict(f"key {ex['idempotency_key']!r} already has open exception {other}")
-        rec = storage.key_record(con, ex["tenant_id"], ex["idempotency_key"])
+        rec = db.key_record(ex["tenant_id"], ex["idempotency_key"])
         before = rec["state"] if rec else None
-        con.execute(
-            "UPDATE idempotency_keys SET state = 'quarantined', open_exception_id = ?"
-            " WHERE tenant_id = ? AND idempotency_key = ?",
-            [ex_id, ex["tenant_id"], ex["idempotency_key"]])
-    con.execute(
-        "UPDATE exceptions SET status = 'open', action = NULL, actor = NULL,"
-        " resolution_notes = NULL, resolved_at = NULL WHERE exception_id = ?", [ex_id])
-    storage.write_audit(
-        con, actor=actor, action="reopen", exception_id=ex_id, tenant_id=ex["tenant_id"],
+        db.update_key(ex["tenant_id"], ex["idempotency_key"], "quarantined", None, ex_id)
+    db.reopen_exception(ex_id)
+    db.write_audit(
+        actor=actor, action="reopen", exception_id=ex_id, tenant_id=ex["tenant_id"],
         idempotency_key=ex["idempotency_key"], state_before=before,
         state_after="quarantined" if keyed else None, notes=notes,
         details=dumps({"reason_code": ex["reason_code"], "previous_action": ex["action"],
                        "previous_actor": ex["actor"]}))
-    return storage.exception_by_id(con, ex_id)
+    return db.exception_by_id(ex_id)

@@ -45,7 +45,7 @@ def load(db: str | None = None, as_of: Any = None, since: Any = None,
          record_snapshot: Any = True, out_json: str | None = None) -> ReportData:
     """Connect, record this run's health snapshot, compute the report, write the JSON."""
     import opswb
-    from opswb.store.duckdb.connection import default_db
+    from opswb.store.config import default_db
 
     target = str(db or default_db())
     is_url = target.startswith(("http://", "https://"))

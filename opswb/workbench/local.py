@@ -1,67 +1,60 @@
-"""The local workbench: SPEC §12's Python API over a DuckDB file (embedded mode).
+"""The local workbench: SPEC §12's Python API over a store (``opswb.store``).
 
-Each call opens the file, does one short transaction and closes it again (SPEC §13), so
-several processes can share the file. ``opswb.connect`` picks this class for a path and
-``RemoteWorkbench`` for an ``http(s)://`` URL; both have the same methods.
+Embedded mode: each call opens the store, does one short transaction and closes it
+again (SPEC §13), so several processes can share a DuckDB file. Inside ``opswb serve``
+the same class runs over a held store (``in_server.ServedWorkbench``). ``opswb.connect``
+picks this class for a path and ``RemoteWorkbench`` for an ``http(s)://`` URL; both
+satisfy ``protocol.Workbench``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from opswb.core.errors import InvalidRequest, NotFound, OpswbError
 from opswb.core.fingerprint import dump_bytes
+from opswb.core.records import EXCEPTION_FIELDS, parse_id, public_key_record
 from opswb.engine import allowlist
 from opswb.engine import health as health_mod
 from opswb.engine import ingest as ingest_mod
 from opswb.engine import resolutions as resolve
 from opswb.engine.detail import exception_detail
-from opswb.store.duckdb import queries as storage
-from opswb.store.duckdb.connection import default_db, open_store, transaction, write_lock
+from opswb.store import Store, default_db, store_for
+from opswb.workbench.protocol import Progress
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_PAGE = 50
 
 
 class LocalWorkbench:
-    """The workbench over one DuckDB file, opened per call."""
+    """The workbench over one store, opened per call unless the store is held."""
 
     remote = False
 
-    def __init__(self, db: str | None = None, busy_timeout: float | None = None):
-        self.db = str(db or default_db())
+    def __init__(self, db: str | None = None, busy_timeout: float | None = None,
+                 store: Store | None = None):
+        self.db = str(store.target if store is not None else db or default_db())
         self.busy_timeout = busy_timeout
+        self.store = store if store is not None else store_for(self.db, busy_timeout)
 
     def __repr__(self) -> str:
-        return f"LocalWorkbench({self.db!r})"
+        return f"{type(self).__name__}({self.db!r})"
 
-    @contextmanager
-    def _read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with open_store(self.db, self.busy_timeout) as con:
-            yield con
-
-    @contextmanager
-    def _write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with write_lock(self.db), open_store(self.db, self.busy_timeout) as con, \
-                transaction(con):
-            yield con
+    def close(self) -> None:
+        """Let go of the store (embedded mode holds nothing between calls)."""
+        self.store.close()
 
     # ---- ingest ---------------------------------------------------------------------
     def init(self) -> dict:
         """Create (or migrate) the store and seed the allowlist; returns health."""
         return self.health()
 
-    def _ingest_target(self) -> ingest_mod.Db:
-        """What the ingest functions store through: the path, opened per chunk."""
-        return self.db
-
-    def ingest(self, source: Any, on_progress: Callable[[int, int], None] | None = None) -> dict:
+    def ingest(self, source: Any, on_progress: Progress | None = None) -> dict:
         """Ingest a path (or paths), a DataFrame or an iterable of events (§10 summary)."""
-        return ingest_mod.ingest_any(self._ingest_target(), source, on_progress)
+        return ingest_mod.ingest_any(self.store, source, on_progress)
 
     def ingest_batch(self, elements: list, batch_id: str | None = None) -> dict:
         """Ingest one batch of elements atomically, as ``POST /v1/events``: the §10
@@ -76,7 +69,7 @@ class LocalWorkbench:
         if batch_id is not None and body_sha256 is None:
             body_sha256 = hashlib.sha256(dump_bytes(elements)).hexdigest()
         rows = [stage_element(e) for e in elements]
-        return ingest_mod.ingest_batch(self._ingest_target(), rows, batch_id, body_sha256)
+        return ingest_mod.ingest_batch(self.store, rows, batch_id, body_sha256)
 
     def ingest_ndjson(self, body: bytes, batch_id: str | None = None) -> dict:
         """Ingest an NDJSON body atomically (each line kept exactly as received), as
@@ -84,7 +77,7 @@ class LocalWorkbench:
         from opswb.engine.readers import read_ndjson_text
 
         digest = hashlib.sha256(body).hexdigest() if batch_id is not None else None
-        return ingest_mod.ingest_batch(self._ingest_target(), read_ndjson_text(body),
+        return ingest_mod.ingest_batch(self.store, read_ndjson_text(body),
                                        batch_id, digest)
 
     def ingest_json(self, body: bytes, batch_id: str | None = None) -> dict:
@@ -94,27 +87,23 @@ class LocalWorkbench:
         from opswb.engine.readers import read_json_text
 
         digest = hashlib.sha256(body).hexdigest() if batch_id is not None else None
-        return ingest_mod.ingest_batch(self._ingest_target(), read_json_text(body),
+        return ingest_mod.ingest_batch(self.store, read_json_text(body),
                                        batch_id, digest)
 
     # ---- reading --------------------------------------------------------------------
-    def sql(self, query: str, params: list | None = None):
+    def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
         """Run one read-only SELECT over the analyst views; returns a DataFrame."""
-        from opswb.analysis.sql_views import run_sql
-
-        return run_sql(self.db, query, params)
+        return self.store.sql(query, params)
 
     @property
     def views(self):
         """The documented analyst views as DataFrame-returning methods (read-only)."""
-        from opswb.analysis.sql_views import Views
-
-        return Views(self.db)
+        return self.store.views()
 
     def health(self) -> dict:
         """SPEC §8 figures."""
-        with self._read() as con:
-            return health_mod.health(con)
+        with self.store.read() as db:
+            return health_mod.health(db)
 
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
@@ -123,15 +112,15 @@ class LocalWorkbench:
         """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``."""
         after = None
         if cursor not in (None, ""):
-            after = storage.parse_id(cursor)
+            after = parse_id(cursor)
             if after is None:
                 raise InvalidRequest(f"invalid cursor {cursor!r}")
         if limit is not None and (not isinstance(limit, int) or limit < 1 or limit > 10_000):
             raise InvalidRequest("limit must be between 1 and 10000")
         if status in ("all", ""):
             status = None
-        with self._read() as con:
-            items = storage.list_exceptions(con, status, tenant_id, reason_code, source,
+        with self.store.read() as db:
+            items = db.list_exceptions(status, tenant_id, reason_code, source,
                                             idempotency_key, None if limit is None
                                             else limit + 1, after)
         more = limit is not None and len(items) > limit
@@ -140,63 +129,64 @@ class LocalWorkbench:
 
     def exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                    reason_code: str | None = None, source: str | None = None,
-                   idempotency_key: str | None = None, limit: int | None = None):
+                   idempotency_key: str | None = None,
+                   limit: int | None = None) -> pd.DataFrame:
         """Exceptions as a pandas DataFrame, oldest first."""
         import pandas as pd
 
         page = self.list_exceptions(status, tenant_id, reason_code, source, idempotency_key,
                                     limit=limit)
-        return pd.DataFrame(page["items"], columns=list(storage.EXCEPTION_FIELDS))
+        return pd.DataFrame(page["items"], columns=list(EXCEPTION_FIELDS))
 
     def exception(self, exception_id: str) -> dict:
         """The detail of one exception, as ``GET /v1/exceptions/{id}``."""
-        with self._read() as con:
-            return exception_detail(con, exception_id)
+        with self.store.read() as db:
+            return exception_detail(db, exception_id)
 
     def key(self, tenant_id: str, idempotency_key: str) -> dict:
         """One key: its ``events_processed`` record, arrivals and deliveries."""
-        with self._read() as con:
-            rec = storage.key_record(con, tenant_id, idempotency_key)
+        with self.store.read() as db:
+            rec = db.key_record(tenant_id, idempotency_key)
             if rec is None:
                 raise NotFound(f"no key {idempotency_key!r} for tenant {tenant_id!r}")
-            return {"events_processed": storage.public_key_record(rec),
-                    "arrivals": storage.key_arrivals(con, rec),
-                    "deliveries": storage.key_deliveries(con, rec)}
+            return {"events_processed": public_key_record(rec),
+                    "arrivals": db.key_arrivals(rec),
+                    "deliveries": db.key_deliveries(rec)}
 
     def preview(self, exception_id: str, canonical_raw_id: str | None = None,
                 override_patch: Any = None) -> dict:
         """What ``override_and_replay`` would deliver, validated; writes nothing."""
-        with self._read() as con:
-            return resolve.preview_replay(con, exception_id, canonical_raw_id, override_patch)
+        with self.store.read() as db:
+            return resolve.preview_replay(db, exception_id, canonical_raw_id, override_patch)
 
     def audit(self, exception_id: str | None = None, actor: str | None = None,
               tenant_id: str | None = None, limit: int = 200) -> list[dict]:
         """Audit entries, newest first."""
         ex_id = None
         if exception_id not in (None, ""):
-            ex_id = storage.parse_id(exception_id)
+            ex_id = parse_id(exception_id)
             if ex_id is None:
                 return []
-        with self._read() as con:
-            return storage.audit_entries(con, ex_id, actor, tenant_id, limit)
+        with self.store.read() as db:
+            return db.audit_entries(ex_id, actor, tenant_id, limit)
 
     def types(self, tenant_id: str | None = None) -> list[dict]:
         """The allowlist (global entries have ``tenant_id`` None)."""
-        with self._read() as con:
-            return storage.allowed_types(con, tenant_id)
+        with self.store.read() as db:
+            return db.allowed_types(tenant_id)
 
     def snapshots(self, since: str | None = None) -> list[dict]:
         """Recorded health snapshots, oldest first."""
-        with self._read() as con:
-            return storage.snapshot_rows(con, since)
+        with self.store.read() as db:
+            return db.snapshot_rows(since)
 
     # ---- decisions ------------------------------------------------------------------
     def resolve(self, exception_id: str, action: str = "", actor: str = "",
                 resolution_notes: str = "", canonical_raw_id: str | None = None,
                 override_patch: Any = None) -> dict:
         """Resolve one open exception; returns the updated exception."""
-        with self._write() as con:
-            return resolve.resolve_one(con, exception_id, action, actor, resolution_notes,
+        with self.store.write() as db:
+            return resolve.resolve_one(db, exception_id, action, actor, resolution_notes,
                                        canonical_raw_id, override_patch)
 
     def resolve_many(self, ids: list[str] | None = None, filter: dict | None = None,
@@ -235,25 +225,25 @@ class LocalWorkbench:
 
     def reopen(self, exception_id: str, actor: str = "", resolution_notes: str = "") -> dict:
         """Reopen a resolved exception (status open, key quarantined)."""
-        with self._write() as con:
-            return resolve.reopen_one(con, exception_id, actor, resolution_notes)
+        with self.store.write() as db:
+            return resolve.reopen_one(db, exception_id, actor, resolution_notes)
 
     def add_type(self, event_type: str, tenant_id: str | None = None, actor: str = "",
                  notes: str | None = None) -> dict:
         """Allow an event type globally or for one tenant (audited)."""
-        with self._write() as con:
-            return allowlist.add_type(con, event_type, tenant_id, actor, notes)
+        with self.store.write() as db:
+            return allowlist.add_type(db, event_type, tenant_id, actor, notes)
 
     def remove_type(self, event_type: str, tenant_id: str | None = None, actor: str = "",
                     notes: str | None = None) -> dict:
         """Remove an allowlist entry (audited)."""
-        with self._write() as con:
-            return allowlist.remove_type(con, event_type, tenant_id, actor, notes)
+        with self.store.write() as db:
+            return allowlist.remove_type(db, event_type, tenant_id, actor, notes)
 
     def record_snapshot(self) -> dict:
         """Record a health snapshot for the trend; returns it."""
-        with self._write() as con:
-            return health_mod.record_snapshot(con)
+        with self.store.write() as db:
+            return health_mod.record_snapshot(db)
 
 
 def _failure(e: OpswbError) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -30,9 +30,19 @@ from opswb.core.errors import (
 )
 from opswb.core.fingerprint import loads
 from opswb.core.models import add_summaries, empty_summary
+from opswb.core.strictjson import split_elements
+from opswb.engine.readers import (
+    csv_records,
+    dataframe_records,
+    parquet_records,
+    source_kind,
+)
 from opswb.engine.readers import record_envelope as _record_element
+from opswb.workbench.protocol import Progress
 
-Progress = Callable[[int, int], None]
+if TYPE_CHECKING:
+    import pandas as pd
+
 BATCH_ROWS = 10_000
 BATCH_BYTES = 8 * 1024 * 1024  # well under the server's 64 MiB limit, even with 1 MiB events
 DEFAULT_PAGE = 50
@@ -109,25 +119,20 @@ class RemoteWorkbench:
 
     def ingest(self, source: Any, on_progress: Progress | None = None) -> dict:
         """Ingest a path (or paths), a DataFrame or an iterable of events (§10 summary)."""
-        if isinstance(source, (str, Path)):
+        kind = source_kind(source)
+        if kind == "path":
             return self._ingest_file(Path(source), on_progress)
-        if type(source).__name__ == "DataFrame" and hasattr(source, "to_dict"):
-            records = source.astype(object).where(source.notna(), None).to_dict("records")
-            return self._ingest_elements(map(_record_element, records), on_progress)
-        if isinstance(source, dict):  # the §10 summary, as a local ingest answers
-            return add_summaries(empty_summary(), self.ingest_batch([source]))
-        if isinstance(source, (list, tuple)) and source and all(
-                isinstance(s, Path) or (isinstance(s, str) and os.path.isfile(s))
-                for s in source):
+        if kind == "paths":
             total = empty_summary()
             for p in source:
                 add_summaries(total, self._ingest_file(Path(p), on_progress))
             return total
-        if isinstance(source, Iterable) and not isinstance(source, (bytes, str)):
-            return self._ingest_elements(source, on_progress)
-        raise InvalidRequest(
-            f"cannot ingest a {type(source).__name__}: give a path, a DataFrame or an "
-            "iterable of events")
+        if kind == "dataframe":
+            records = dataframe_records(source)
+            return self._ingest_elements(map(_record_element, records), on_progress)
+        if kind == "event":  # the §10 summary, as a local ingest answers
+            return add_summaries(empty_summary(), self.ingest_batch([source]))
+        return self._ingest_elements(source, on_progress)
 
     def ingest_batch(self, elements: list, batch_id: str | None = None) -> dict:
         """Ingest one batch of elements atomically, as ``POST /v1/events``: the §10
@@ -207,11 +212,12 @@ class RemoteWorkbench:
 
     def exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                    reason_code: str | None = None, source: str | None = None,
-                   idempotency_key: str | None = None, limit: int | None = None):
+                   idempotency_key: str | None = None,
+                   limit: int | None = None) -> pd.DataFrame:
         """Exceptions as a pandas DataFrame, oldest first."""
         import pandas as pd
 
-        from opswb.store.duckdb.queries import EXCEPTION_FIELDS
+        from opswb.core.records import EXCEPTION_FIELDS
 
         page = self.list_exceptions(status, tenant_id, reason_code, source, idempotency_key,
                                     limit=limit)
@@ -249,7 +255,7 @@ class RemoteWorkbench:
         return self._call("GET", "/v1/health/snapshots",
                           params={"since": since or None})["items"]
 
-    def sql(self, query: str, params: list | None = None):
+    def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
         """Raw SQL needs the store file itself: not available over a serve URL."""
         raise LocalOnly(_local_only("sql()", self.url))
 
@@ -352,7 +358,7 @@ def _element_batches(elements: Iterable[Any]) -> Iterator[tuple[int, bytes, int]
     for pos, el in enumerate(elements):
         if not parts:
             start = pos
-        part = _json_bytes(el)
+        part = el if isinstance(el, bytes) else _json_bytes(el)  # bytes: an element's text
         parts.append(part)
         size += len(part) + 1
         if len(parts) >= BATCH_ROWS or size >= BATCH_BYTES:
@@ -363,23 +369,11 @@ def _element_batches(elements: Iterable[Any]) -> Iterator[tuple[int, bytes, int]
 
 
 def _file_elements(path: Path, kind: str) -> Iterator[Any]:
-    """The elements of a JSON array, CSV or Parquet file, as a local ingest sees them."""
+    """The elements of a JSON array, CSV or Parquet file, as a local ingest reads them: a
+    JSON array's elements as their own bytes (sent exactly as stored), rows as envelopes."""
     if kind == "json":
-        try:
-            value = loads(path.read_bytes())
-        except ValueError as e:
-            raise InvalidRequest(f"{path}: not a JSON array: {e}") from e
-        yield from value if isinstance(value, list) else [value]
+        yield from split_elements(path.read_bytes())
     elif kind == "csv":
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
-        table = pacsv.read_csv(
-            path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
-        table = table.cast(pa.schema([(n, pa.string()) for n in table.column_names]))
-        yield from map(_record_element, table.to_pylist())
+        yield from map(_record_element, csv_records(path))
     else:
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=65536):
-            yield from map(_record_element, batch.to_pylist())
+        yield from map(_record_element, parquet_records(path))

@@ -15,7 +15,7 @@ import pytest
 
 import opswb
 from opswb.analysis import decisions as analytics
-from opswb.analysis import sql_views as views
+from opswb.store.duckdb import views
 from tests.helpers import dump_store, ev
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from opswb.core.fingerprint import loads
+from opswb.core.staging import stage_table
 from opswb.engine.jsonl_bulk import read_jsonl_bulk
 from opswb.engine.readers import read_jsonl
-from opswb.store.duckdb.classify import stage_table, store_chunk
+from opswb.store.duckdb.classify import store_chunk
 from opswb.store.duckdb.connection import open_store, transaction
 from opswb.store.duckdb.queries import RecentRaws, stored_events
 from opswb.testing.synth import write_jsonl

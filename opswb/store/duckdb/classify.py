@@ -14,33 +14,25 @@ from typing import Any
 
 import duckdb
 
-from opswb.core.envelope import STAGE_COLUMNS
 from opswb.core.fingerprint import dumps, loads
 from opswb.core.jsondiff import json_diff
 from opswb.core.mergepatch import merge_patch
+from opswb.core.staging import stage_table
 from opswb.store.duckdb.connection import INGEST_ROW_GROUP
 from opswb.store.duckdb.fingerprints import fill_fingerprints
 from opswb.store.duckdb.queries import PAYLOAD_OF, RecentRaws, arrival_results, stored_events
 
 
 @functools.cache
-def _schemas() -> tuple:
-    """The Arrow schemas of staged arrivals and new exceptions.
-
-    pyarrow is imported on first use: reading paths (the CLI's health, a console page)
-    never stage anything and start faster without it.
-    """
+def _exception_schema() -> Any:
+    """The Arrow schema of the exceptions a chunk opens."""
     import pyarrow as pa
 
-    # A valid row without ``payload`` has it in ``text`` (bulk JSON Lines): not stored twice.
-    stage = pa.schema([("seq", pa.int64())] + [
-        (c, pa.bool_() if c == "valid" else pa.string()) for c in STAGE_COLUMNS])
-    exceptions = pa.schema([
+    return pa.schema([
         ("exception_id", pa.int64()), ("tenant_id", pa.string()),
         ("idempotency_key", pa.string()), ("source", pa.string()),
         ("reason_code", pa.string()), ("details", pa.string()), ("raw_id", pa.int64()),
     ])
-    return pa, stage, exceptions
 
 # Arrivals of contested keys (``_ck``) joined with their key record and classified in
 # arrival order. Every other valid arrival is its key's only one: processed, or unknown.
@@ -274,7 +266,9 @@ def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> N
         reason, details = _details(o)
         rows.append((o["exception_id"], o["tenant_id"], o["idempotency_key"], o["source"],
                      reason, details, o["raw_id"]))
-    pa, _, schema = _schemas()
+    import pyarrow as pa
+
+    schema = _exception_schema()
     table = pa.Table.from_arrays(
         [pa.array(c, f.type) for c, f in zip(zip(*rows), schema)], schema=schema)
     con.register("_ex_in", table)
@@ -307,16 +301,6 @@ def _next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def _bump(con: duckdb.DuckDBPyConnection, name: str, by: int) -> None:
     if by:
         con.execute("UPDATE counters SET value = value + ? WHERE name = ?", [by, name])
-
-
-def stage_table(rows: list[tuple]) -> Any:
-    """Staged tuples as the Arrow table the classification reads, numbered from 1."""
-    pa, schema, _ = _schemas()
-    cols = list(zip(*rows)) if rows else [[] for _ in STAGE_COLUMNS]
-    arrays = [pa.array(range(1, len(rows) + 1), pa.int64())] + [
-        pa.array(col, schema.field(i + 1).type) for i, col in enumerate(cols)
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
@@ -383,6 +367,7 @@ def _batched(table: Any) -> Any:
     the raw rows' insert writes a row group per batch, each compressed on its own core.
     (With 16k batches a thread's row group held parts of several, and DuckDB merged them
     on one thread.)"""
-    pa, _, _ = _schemas()
+    import pyarrow as pa
+
     return pa.Table.from_batches(table.to_batches(max_chunksize=INGEST_ROW_GROUP),
                                  schema=table.schema)

@@ -20,10 +20,9 @@ from pathlib import Path
 import duckdb
 
 from opswb.core.errors import StoreBusy, StoreError, one_line
+from opswb.store.config import busy_timeout, default_db  # noqa: F401 -- default_db: re-exported
 from opswb.store.seed import seed_rows
 
-DEFAULT_DB = "data/opswb.duckdb"
-DEFAULT_BUSY_TIMEOUT = 10.0
 _LOCK_RE = re.compile(r"(?i)(could not set lock|conflicting lock)")
 # The file attached by another connection of this process (an ingest's chunk, see below).
 _IN_PROCESS_RE = re.compile(r"(?i)unique file handle conflict")
@@ -42,19 +41,6 @@ INGEST_ROW_GROUP = 61_440
 # DuckDB's optimistic write-write conflicts into plain waiting.
 _write_locks: dict[str, threading.RLock] = {}
 _write_locks_guard = threading.Lock()
-
-
-def default_db() -> str:
-    """The store named by ``OPSWB_DB``, else ``data/opswb.duckdb``."""
-    return os.environ.get("OPSWB_DB") or DEFAULT_DB
-
-
-def busy_timeout() -> float:
-    """Seconds to wait for a busy file (``OPSWB_BUSY_TIMEOUT``, default 10)."""
-    try:
-        return float(os.environ.get("OPSWB_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT))
-    except ValueError:
-        return DEFAULT_BUSY_TIMEOUT
 
 
 def write_lock(path: str) -> threading.RLock:

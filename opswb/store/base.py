@@ -1,0 +1,228 @@
+"""The store seam: what the engine asks of a backend, stated once.
+
+The engine (``opswb.engine``) owns the flow — which arrival goes where (SPEC §5), what
+a resolution checks before it writes (§7), what a detail view shows (§9). A backend
+owns every statement. It offers two things:
+
+- a ``Store``: where the data lives, and how to begin work on it — ``read()`` for a
+  consistent snapshot, ``write()`` for one transaction that commits on a clean exit and
+  rolls back on any error;
+- a ``Session``: the statements of that one snapshot or transaction, one method each.
+
+A second backend is a new module that implements both (``opswb/store/duckdb/`` is the
+first); nothing in the engine changes. Ids are integers here and strings only in what
+the API shows (``opswb.core.records``); rows come back in their API form unless a method
+says otherwise. A method that cannot find what it was asked for returns None (or an empty
+list); refusals (``NotFound``, ``Conflict``) are the engine's to raise.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any
+
+from opswb.core.errors import LocalOnly
+
+Summary = dict[str, int]
+
+
+class Session(ABC):
+    """The statements of one read snapshot or one write transaction."""
+
+    # ---- storing arrivals (SPEC §3, §5, §10) -----------------------------------------
+    @abstractmethod
+    def store_arrivals(self, rows: Any, origin: str | None, *, replay_of: int | None = None,
+                       with_outcomes: bool = False,
+                       cache: Any = None) -> tuple[Summary, list[dict]]:
+        """Store a chunk of staged arrivals (``opswb.core.staging``: tuples or their
+        table) as raws, in arrival order, and apply SPEC §5's rules to them set-wise,
+        across the chunk and what the store already holds.
+
+        Returns the chunk's §10 counts and, when ``with_outcomes``, each arrival's §9
+        result (``records.arrival_results``) in input order. ``origin`` names where the
+        chunk came from (a file's hash, ``batch:<id>``, ``api``, ``replay``);
+        ``replay_of``: the ``INVALID_EVENT`` these arrivals fix. ``cache`` is what
+        ``Store.ingest_cache()`` gave, passed to every chunk of one ingest."""
+
+    @abstractmethod
+    def ledger_progress(self, origin: str) -> tuple[bool, int]:
+        """(complete?, input offset after the last committed chunk) of a file."""
+
+    @abstractmethod
+    def ledger_record(self, origin: str, name: str, rows: int, end_offset: int) -> None:
+        """Record a chunk of a file as stored (in the chunk's transaction)."""
+
+    @abstractmethod
+    def ledger_complete(self, origin: str, name: str | None) -> None:
+        """Record a file as wholly stored: a later ingest of it skips it."""
+
+    @abstractmethod
+    def batch_record(self, batch_id: str) -> dict | None:
+        """The stored HTTP batch of this ``Opswb-Batch-Id``: ``{"body_sha256",
+        "first_raw_id", "arrivals"}``, or None."""
+
+    @abstractmethod
+    def record_batch(self, batch_id: str, body_sha256: str | None,
+                     results: list[dict]) -> None:
+        """Record a batch just stored, in its transaction."""
+
+    @abstractmethod
+    def batch_results(self, record: dict) -> list[dict]:
+        """A stored batch's first answer (§9 ``results``), read back from its raws."""
+
+    # ---- raws and keys ----------------------------------------------------------------
+    @abstractmethod
+    def raw_row(self, raw_id: int) -> dict | None:
+        """One raw with its internal columns (``fingerprint``, ``valid``,
+        ``exception_id``; ``payload`` as JSON text), not in API form."""
+
+    @abstractmethod
+    def raws_by_id(self, raw_ids: list[int]) -> dict[str, dict]:
+        """Raws in API form (SPEC §3), by their id string."""
+
+    @abstractmethod
+    def raw_fingerprints(self, raw_ids: list[int]) -> dict[int, str]:
+        """SPEC §4 fingerprints of stored valid raws."""
+
+    @abstractmethod
+    def key_record(self, tenant_id: str | None, idempotency_key: str | None) -> dict | None:
+        """A key's record (SPEC §5 fields plus ``open_exception_id`` and
+        ``first_exception_raw_id``), not in API form; None for no key."""
+
+    @abstractmethod
+    def key_arrivals(self, record: dict | None) -> list[dict]:
+        """Every valid arrival of a key record, in arrival order, in API form."""
+
+    @abstractmethod
+    def key_deliveries(self, record: dict | None) -> list[dict]:
+        """The outbox rows of a key record, in delivery order."""
+
+    @abstractmethod
+    def last_differing_arrival(self, exception: dict, record: dict,
+                               fingerprint: str | None) -> dict | None:
+        """LAST of a conflict (SPEC §5): the latest raw attached to ``exception`` whose
+        fingerprint differs from ``fingerprint``, in API form."""
+
+    # ---- exceptions and decisions (SPEC §6, §7) ------------------------------------------
+    @abstractmethod
+    def exception_by_id(self, exception_id: int) -> dict | None:
+        """One exception's §6 fields, in API form."""
+
+    @abstractmethod
+    def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
+                        reason_code: str | None = None, source: str | None = None,
+                        idempotency_key: str | None = None, limit: int | None = None,
+                        after_raw_id: int | None = None) -> list[dict]:
+        """Exceptions matching every filter given, oldest first (by opening raw)."""
+
+    @abstractmethod
+    def open_exception_of_key(self, tenant_id: str, idempotency_key: str) -> int | None:
+        """The open conflict or unknown-type exception of a key, if any."""
+
+    @abstractmethod
+    def exception_fingerprints(self, exception_id: int) -> list[str]:
+        """Fingerprints of the exception's opening raw and of every raw attached to it."""
+
+    @abstractmethod
+    def update_key(self, tenant_id: str, idempotency_key: str, state: str,
+                   adjudicated: list[str] | None, open_exception_id: int | None = None,
+                   **columns: Any) -> None:
+        """Set a key's state and open exception, its adjudicated fingerprints (None:
+        unchanged), and any of ``canonical_raw_id``, ``canonical_fingerprint``,
+        ``override_patch``, ``delivery_count``."""
+
+    @abstractmethod
+    def add_replay_delivery(self, tenant_id: str, idempotency_key: str, raw_id: int,
+                            event_type: str, payload_json: str, fingerprint: str,
+                            exception_id: int) -> int:
+        """Append a replay to the outbox; returns the key's number of deliveries."""
+
+    @abstractmethod
+    def close_exception(self, exception_id: int, action: str, actor: str, notes: str,
+                        canonical_raw_id: int | None, patch_json: str | None,
+                        replayed: bool, outcome_json: str | None) -> None:
+        """Mark an exception resolved with its decision."""
+
+    @abstractmethod
+    def reopen_exception(self, exception_id: int) -> None:
+        """Mark a resolved exception open again (its decision fields cleared)."""
+
+    @abstractmethod
+    def write_audit(self, **entry: Any) -> None:
+        """Append one audit entry: ``actor``, ``action`` and any of ``exception_id``,
+        ``tenant_id``, ``idempotency_key``, ``state_before``, ``state_after``, ``notes``,
+        ``canonical_raw_id``, ``override_patch``, ``details`` (JSON text)."""
+
+    @abstractmethod
+    def audit_entries(self, exception_id: int | None = None, actor: str | None = None,
+                      tenant_id: str | None = None, limit: int = 200) -> list[dict]:
+        """Audit entries matching every filter given, newest first."""
+
+    # ---- allowlist, health ---------------------------------------------------------
+    @abstractmethod
+    def allowed_types(self, tenant_id: str | None = None) -> list[dict]:
+        """Allowlist entries (global ones have ``tenant_id`` None), with a tenant's own."""
+
+    @abstractmethod
+    def is_allowed(self, tenant_id: str, event_type: str) -> bool:
+        """Whether a type is allowed for a tenant (globally or for it)."""
+
+    @abstractmethod
+    def has_type_entry(self, tenant_id: str, event_type: str) -> bool:
+        """Whether this exact entry exists (``tenant_id`` '' for a global one)."""
+
+    @abstractmethod
+    def add_type(self, tenant_id: str, event_type: str, actor: str) -> None:
+        """Add an entry ('' for global); adding one that exists changes nothing."""
+
+    @abstractmethod
+    def remove_type(self, tenant_id: str, event_type: str) -> None:
+        """Remove an entry."""
+
+    @abstractmethod
+    def health_figures(self) -> dict:
+        """SPEC §8's figures and the breakdowns beside them."""
+
+    @abstractmethod
+    def record_snapshot(self, figures: dict) -> None:
+        """Store health figures as a snapshot, now."""
+
+    @abstractmethod
+    def snapshot_rows(self, since: str | None = None) -> list[dict]:
+        """Recorded snapshots, oldest first."""
+
+
+class Store(ABC):
+    """One store: where it is, and how to begin a snapshot or a transaction on it."""
+
+    target: str
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Session]:
+        """A consistent snapshot for reading; writes nothing."""
+
+    @abstractmethod
+    def write(self) -> AbstractContextManager[Session]:
+        """One transaction: committed on a clean exit, rolled back on any error."""
+
+    def write_chunk(self) -> AbstractContextManager[Session]:
+        """The transaction of one chunk of a bulk ingest (a backend may open it with
+        bulk-friendly settings); by default ``write()``."""
+        return self.write()
+
+    def ingest_cache(self) -> Any:
+        """What the chunks of one ingest share (passed to ``store_arrivals``)."""
+        return None
+
+    def close(self) -> None:
+        """Let go of whatever the store holds open; idempotent."""
+
+    def sql(self, query: str, params: list | None = None) -> Any:
+        """A read-only query over the analyst views, as a DataFrame (where supported)."""
+        raise LocalOnly(f"raw SQL is not available on the store {self.target}")
+
+    def views(self) -> Any:
+        """The analyst views as DataFrame-returning methods (where supported)."""
+        raise LocalOnly(f"the analyst views are not available on the store {self.target}")
+

@@ -1,0 +1,143 @@
+"""The DuckDB store: a file opened per call (embedded mode) or held by a server.
+
+DuckDB lets one process hold a file at a time (SPEC §13). Embedded mode therefore opens
+the file for one call and closes it again (``connection.open_store``: bounded retry while
+another process holds it). ``opswb serve`` holds it instead (``held=True``): one
+connection for the server's life, reads each on their own cursor inside a read
+transaction (a consistent snapshot across the several queries of a detail view), writes
+serialised by one lock on one writer cursor, a transaction each.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from opswb.core.errors import StoreError
+from opswb.store.base import Store
+from opswb.store.duckdb.connection import (
+    INGEST_ROW_GROUP,
+    connect_raw,
+    migrate,
+    open_store,
+    transaction,
+    write_lock,
+)
+from opswb.store.duckdb.queries import RecentRaws
+from opswb.store.duckdb.session import DuckDBSession
+
+
+class DuckDBStore(Store):
+    """A DuckDB file (or ``:memory:``)."""
+
+    def __init__(self, path: str, busy_timeout: float | None = None, held: bool = False):
+        self.target = str(path)
+        self.busy_timeout = busy_timeout
+        self.held = held
+        self._closed = False
+        if held:
+            self._hold()
+
+    def __repr__(self) -> str:
+        return f"DuckDBStore({self.target!r}{', held' if self.held else ''})"
+
+    # ---- embedded mode: the file for one call ---------------------------------------
+    @contextmanager
+    def _embedded_read(self) -> Iterator[DuckDBSession]:
+        with open_store(self.target, self.busy_timeout) as con:
+            yield DuckDBSession(con)
+
+    @contextmanager
+    def _embedded_write(self, row_group_size: int | None = None) -> Iterator[DuckDBSession]:
+        with write_lock(self.target), \
+                open_store(self.target, self.busy_timeout, row_group_size) as con, \
+                transaction(con):
+            yield DuckDBSession(con)
+
+    # ---- held: one connection for a server's life -----------------------------------
+    def _hold(self) -> None:
+        if self.target != ":memory:":
+            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+        self._con = connect_raw(self.target, self.busy_timeout)
+        try:
+            with write_lock(self.target):
+                migrate(self._con)
+        except duckdb.Error as e:
+            self._con.close()
+            raise StoreError(f"store {self.target}: {e}") from e
+        # DuckDB connections are not thread-safe; cursor() duplicates one cheaply, and
+        # the guard keeps two threads from duplicating at the same instant.
+        self._cursor_guard = threading.Lock()
+        self._writer = self._con.cursor()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._cursor_guard:
+            if self._closed:
+                raise StoreError(f"store {self.target} is closed (the server is shutting down)")
+            return self._con.cursor()
+
+    @contextmanager
+    def _held_read(self) -> Iterator[DuckDBSession]:
+        cur = self._cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            yield DuckDBSession(cur)
+        except duckdb.Error as e:
+            raise StoreError(f"store {self.target}: {e}") from e
+        finally:
+            try:
+                cur.execute("ROLLBACK")  # reads wrote nothing; ending the snapshot is all
+            except duckdb.Error:
+                pass
+            cur.close()
+
+    @contextmanager
+    def _held_write(self) -> Iterator[DuckDBSession]:
+        with write_lock(self.target):
+            if self._closed:
+                raise StoreError(f"store {self.target} is closed (the server is shutting down)")
+            try:
+                with transaction(self._writer) as con:
+                    yield DuckDBSession(con)
+            except duckdb.Error as e:
+                raise StoreError(f"store {self.target}: {e}") from e
+
+    # ---- the seam -------------------------------------------------------------------
+    def read(self):
+        return self._held_read() if self.held else self._embedded_read()
+
+    def write(self):
+        return self._held_write() if self.held else self._embedded_write()
+
+    def write_chunk(self):
+        """A bulk chunk's transaction: in embedded mode the file is attached with the
+        ingest's row groups (``connection.INGEST_ROW_GROUP``)."""
+        return self._held_write() if self.held else self._embedded_write(INGEST_ROW_GROUP)
+
+    def ingest_cache(self) -> RecentRaws:
+        return RecentRaws()
+
+    def close(self) -> None:
+        """Close the held connection (checkpointing the file); idempotent."""
+        if not self.held:
+            return
+        with write_lock(self.target), self._cursor_guard:
+            if not self._closed:
+                self._closed = True
+                self._writer.close()
+                self._con.close()
+
+    def sql(self, query: str, params: list | None = None) -> Any:
+        from opswb.store.duckdb.views import run_sql
+
+        return run_sql(self.target, query, params)
+
+    def views(self) -> Any:
+        from opswb.store.duckdb.views import Views
+
+        return Views(self.target)

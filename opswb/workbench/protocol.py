@@ -1,0 +1,112 @@
+"""The one interface of the ways in: SPEC §12's Python API as a ``typing.Protocol``.
+
+Three classes satisfy it — ``LocalWorkbench`` (a store named by path, opened per call),
+``ServedWorkbench`` (the same over a store the server holds) and ``RemoteWorkbench``
+(an ``opswb serve`` URL) — so the shells (CLI, HTTP API, panels, notebooks) take any of
+them. ``tests/workbench/test_protocol.py`` checks that each matches it, signature by
+signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Progress = Callable[[int, int], None]
+
+
+class Workbench(Protocol):
+    """What every workbench offers; ``remote`` says whether it talks HTTP."""
+
+    db: str
+    remote: bool
+
+    # ---- ingest (SPEC §2, §9, §10) ------------------------------------------------------
+    def init(self) -> dict:
+        """Create or migrate the store (a no-op remotely); returns health."""
+
+    def ingest(self, source: Any, on_progress: Progress | None = None) -> dict:
+        """A path (or paths), a DataFrame or an iterable of events: the §10 summary."""
+
+    def ingest_batch(self, elements: list, batch_id: str | None = None) -> dict:
+        """One batch, atomically, as ``POST /v1/events``: summary plus ``results``."""
+
+    def ingest_json(self, body: bytes, batch_id: str | None = None) -> dict:
+        """A JSON request body (an array, or one object), as ``ingest_batch``."""
+
+    def ingest_ndjson(self, body: bytes, batch_id: str | None = None) -> dict:
+        """An NDJSON body, each line kept exactly as received, as ``ingest_batch``."""
+
+    # ---- reading ------------------------------------------------------------------
+    def health(self) -> dict:
+        """SPEC §8's figures."""
+
+    def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
+                        reason_code: str | None = None, source: str | None = None,
+                        idempotency_key: str | None = None, limit: int | None = 50,
+                        cursor: str | None = None) -> dict:
+        """One page, oldest first: ``{"items", "next_cursor"}``."""
+
+    def exceptions(self, status: str | None = "open", tenant_id: str | None = None,
+                   reason_code: str | None = None, source: str | None = None,
+                   idempotency_key: str | None = None,
+                   limit: int | None = None) -> pd.DataFrame:
+        """Exceptions as a pandas DataFrame, oldest first."""
+
+    def exception(self, exception_id: str) -> dict:
+        """The detail of one exception, as ``GET /v1/exceptions/{id}``."""
+
+    def key(self, tenant_id: str, idempotency_key: str) -> dict:
+        """One key: its record, arrivals and deliveries."""
+
+    def preview(self, exception_id: str, canonical_raw_id: str | None = None,
+                override_patch: Any = None) -> dict:
+        """What ``override_and_replay`` would deliver, validated; writes nothing."""
+
+    def audit(self, exception_id: str | None = None, actor: str | None = None,
+              tenant_id: str | None = None, limit: int = 200) -> list[dict]:
+        """Audit entries, newest first."""
+
+    def types(self, tenant_id: str | None = None) -> list[dict]:
+        """The allowlist."""
+
+    def snapshots(self, since: str | None = None) -> list[dict]:
+        """Recorded health snapshots, oldest first."""
+
+    def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
+        """Read-only SQL over the analyst views (local DuckDB stores only)."""
+
+    @property
+    def views(self) -> Any:
+        """The analyst views as methods (local DuckDB stores only)."""
+
+    # ---- decisions (SPEC §7) -----------------------------------------------------------
+    def resolve(self, exception_id: str, action: str = "", actor: str = "",
+                resolution_notes: str = "", canonical_raw_id: str | None = None,
+                override_patch: Any = None) -> dict:
+        """Resolve one open exception; returns it updated."""
+
+    def resolve_many(self, ids: list[str] | None = None, filter: dict | None = None,
+                     action: str = "", actor: str = "", resolution_notes: str = "",
+                     canonical_raw_id: str | None = None, override_patch: Any = None) -> dict:
+        """One decision for many open exceptions: ``{"results": [...]}``."""
+
+    def reopen(self, exception_id: str, actor: str = "", resolution_notes: str = "") -> dict:
+        """Reopen a resolved exception."""
+
+    def add_type(self, event_type: str, tenant_id: str | None = None, actor: str = "",
+                 notes: str | None = None) -> dict:
+        """Allow an event type globally or for one tenant (audited)."""
+
+    def remove_type(self, event_type: str, tenant_id: str | None = None, actor: str = "",
+                    notes: str | None = None) -> dict:
+        """Remove an allowlist entry (audited)."""
+
+    def record_snapshot(self) -> dict:
+        """Record a health snapshot; returns it."""
+
+    def close(self) -> None:
+        """Let go of what the workbench holds (a held store, an HTTP client)."""
