@@ -208,7 +208,7 @@ def serve(db: Db = None, host: Annotated[str, typer.Option("--host")] = "127.0.0
               "--snapshot-every", help="Record a health snapshot every N seconds "
               "(default OPSWB_SNAPSHOT_EVERY; 0 = off).")] = None) -> None:
     """Serve the HTTP API; the server owns the store file while it runs."""
-    from opswb.api.app import serve as run
+    from opswb.api.server import serve as run
     from opswb.store.duckdb.connection import default_db
 
     run(db or default_db(), host=host, port=port, snapshot_every=snapshot_every)

@@ -1,0 +1,83 @@
+"""POST /v1/events: arrivals in, per-arrival results out (SPEC §2, §9, §10)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+
+from opswb.api.gate import JSONOut
+from opswb.api.models import EventsAnswer
+from opswb.api.routes.common import COMMON, ERR, WB
+from opswb.core.errors import InvalidRequest
+from opswb.core.strictjson import InvalidJSON, parse, strip_bom
+
+router = APIRouter()
+
+NDJSON_TYPES = {
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+}
+
+
+@router.post(
+    "/v1/events",
+    response_model=EventsAnswer,
+    responses={**COMMON, 409: ERR},
+    tags=["events"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [{"type": "array", "items": {}}, {"type": "object"}],
+                        "description": "a JSON array, each element one arrival whatever its "
+                        "type; a single object is one arrival",
+                    }
+                },
+                "application/x-ndjson": {
+                    "schema": {
+                        "description": "text, one arrival per line (any line: one that "
+                        "is not JSON is an invalid arrival)"
+                    }
+                },
+            },
+        }
+    },
+)
+async def post_events(
+    wb: WB,
+    request: Request,
+    batch_id: Annotated[str | None, Header(alias="Opswb-Batch-Id", max_length=512)] = None,
+) -> Any:
+    """Ingest a JSON array or NDJSON body in one transaction: the §10 summary plus
+    ``results``, one per arrival in input order. A retry with an ``Opswb-Batch-Id``
+    already stored and the same body answers zero counts and the first ``results``;
+    the same id with another body is 409 and stores nothing."""
+    body = await request.body()
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    batch = batch_id or None
+    if kind in NDJSON_TYPES:
+        summary = await run_in_threadpool(wb.ingest_ndjson, body, batch)
+        return JSONOut(summary)
+    head = strip_bom(body).lstrip(b" \t\r\n")[:1]
+    if head != b"[":
+        try:
+            value = parse(strip_bom(body))
+        except InvalidJSON as e:
+            if e.rule in ("not_json", "not_utf8"):
+                raise InvalidRequest(
+                    f"request body is not JSON ({str(e)[:120]}); send a JSON array of "
+                    "events, or NDJSON with Content-Type: application/x-ndjson"
+                ) from None
+            value = {}  # JSON, but not I-JSON: one invalid arrival, stored as sent
+        if not isinstance(value, dict):
+            raise InvalidRequest(
+                "send a JSON array of events (or one event object), "
+                f"not a bare {type(value).__name__}"
+            )
+    return JSONOut(await run_in_threadpool(wb.ingest_json, body, batch))

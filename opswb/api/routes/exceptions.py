@@ -1,0 +1,118 @@
+"""The exception queue, one exception's detail, keys, resolutions (SPEC §6, §7, §9)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from opswb.api.gate import JSONOut
+from opswb.api.models import (
+    BulkResolveBody,
+    BulkResults,
+    Detail,
+    ExceptionOut,
+    ExceptionPage,
+    KeyView,
+    Preview,
+    PreviewBody,
+    ReopenBody,
+    ResolveBody,
+)
+from opswb.api.routes.common import BY_ID, COMMON, ERR, WB
+
+router = APIRouter()
+
+
+@router.get("/v1/exceptions", response_model=ExceptionPage, responses=COMMON, tags=["exceptions"])
+def list_exceptions(
+    wb: WB,
+    status: Literal["open", "resolved", "all"] = "open",
+    tenant_id: str | None = None,
+    reason_code: str | None = None,
+    source: str | None = None,
+    idempotency_key: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
+    cursor: str | None = None,
+) -> Any:
+    """One page of exceptions, oldest first; ``status`` defaults to open."""
+    return JSONOut(
+        wb.list_exceptions(status, tenant_id, reason_code, source, idempotency_key, limit, cursor)
+    )
+
+
+@router.post(
+    "/v1/exceptions/resolve", response_model=BulkResults, responses=COMMON, tags=["exceptions"]
+)
+def resolve_bulk(wb: WB, body: BulkResolveBody) -> Any:
+    """One decision for many open exceptions, by ids or by a filter; per-item outcomes."""
+    flt = body.filter.model_dump(exclude_none=True) if body.filter is not None else None
+    return JSONOut(
+        wb.resolve_many(
+            ids=body.ids,
+            filter=flt,
+            action=body.action.value,
+            actor=body.actor,
+            resolution_notes=body.resolution_notes,
+            canonical_raw_id=body.canonical_raw_id,
+            override_patch=body.override_patch,
+        )
+    )
+
+
+@router.get(
+    "/v1/exceptions/{exception_id}", response_model=Detail, responses=BY_ID, tags=["exceptions"]
+)
+def get_exception(wb: WB, exception_id: str) -> Any:
+    """The detail: §6 fields, raw, events_processed, first, last, diff, arrivals,
+    deliveries."""
+    return JSONOut(wb.exception(exception_id))
+
+
+@router.get("/v1/keys", response_model=KeyView, responses={**COMMON, 404: ERR}, tags=["exceptions"])
+def get_key(wb: WB, tenant_id: str, idempotency_key: str) -> Any:
+    """One idempotency key: its events_processed record, arrivals and deliveries."""
+    return JSONOut(wb.key(tenant_id, idempotency_key))
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/resolve",
+    response_model=ExceptionOut,
+    responses={**BY_ID, 409: ERR},
+    tags=["exceptions"],
+)
+def resolve_one(wb: WB, exception_id: str, body: ResolveBody) -> Any:
+    """Resolve one open exception; 409 when it is no longer open."""
+    return JSONOut(
+        wb.resolve(
+            exception_id,
+            body.action.value,
+            body.actor,
+            body.resolution_notes,
+            body.canonical_raw_id,
+            body.override_patch,
+        )
+    )
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/reopen",
+    response_model=ExceptionOut,
+    responses={**BY_ID, 409: ERR},
+    tags=["exceptions"],
+)
+def reopen(wb: WB, exception_id: str, body: ReopenBody) -> Any:
+    """Reopen a resolved exception (status open, key quarantined)."""
+    return JSONOut(wb.reopen(exception_id, body.actor, body.resolution_notes))
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/preview",
+    response_model=Preview,
+    responses=BY_ID,
+    tags=["exceptions"],
+)
+def preview(wb: WB, exception_id: str, body: PreviewBody | None = None) -> Any:
+    """What override_and_replay would deliver, validated; writes nothing."""
+    body = body or PreviewBody()
+    return JSONOut(wb.preview(exception_id, body.canonical_raw_id, body.override_patch))
