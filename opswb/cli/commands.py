@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ import typer
 
 from opswb.cli import render as clirender
 from opswb.core.errors import OpswbError, one_line
+from opswb.store.duckdb.connection import default_db
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="opswb: ingest events exactly once, work the exception queue.")
@@ -30,15 +32,28 @@ Actor = Annotated[str | None, typer.Option("--actor", envvar="OPSWB_ACTOR",
 Notes = Annotated[str | None, typer.Option("--notes", help="Why (required).")]
 
 
-def _wb(db: str | None):
-    import opswb
-
-    return opswb.connect(db)
-
-
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"opswb: error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _existing(db: str | None) -> str:
+    """The store ``db`` names (default ``OPSWB_DB``, then data/opswb.duckdb), refused when
+    it is a path to nothing: opening it would create an empty store, and a typo would
+    show "0 exceptions open". Only ``init``, ``ingest`` and ``serve`` create a store."""
+    target = str(db or default_db())
+    if not target.startswith(("http://", "https://")) and not Path(target).exists():
+        q = shlex.quote(target)
+        _fail(f"no store at {target}; `opswb init --db {q}` or "
+              f"`opswb ingest FILE --db {q}` creates one")
+    return target
+
+
+def _wb(db: str | None, create: bool = False):
+    """The workbench over ``db``; unless ``create``, the store must already exist."""
+    import opswb
+
+    return opswb.connect(db if create else _existing(db))
 
 
 def command(fn):
@@ -72,7 +87,7 @@ def _patch_arg(patch: str | None) -> Any:
 @command
 def init(db: Db = None, json_: Json = False) -> None:
     """Create the store (schema + seeded allowlist) if it does not exist."""
-    wb = _wb(db)
+    wb = _wb(db, create=True)
     h = wb.init()
     _print_json(h) if json_ else clirender.health(h, getattr(wb, "db", db))
 
@@ -81,8 +96,9 @@ def init(db: Db = None, json_: Json = False) -> None:
 @command
 def ingest(files: Annotated[list[Path], typer.Argument(help="JSONL, JSON, CSV or Parquet files.")],
            db: Db = None, json_: Json = False) -> None:
-    """Ingest files; re-ingesting a file already ingested is a no-op."""
-    wb = _wb(db)
+    """Ingest files (creating the store if needed); re-ingesting a file already ingested
+    is a no-op."""
+    wb = _wb(db, create=True)
     with clirender.progress(enabled=sys.stderr.isatty() and not json_) as on_progress:
         summary = wb.ingest([str(f) for f in files] if len(files) > 1 else str(files[0]),
                             on_progress=on_progress)
@@ -209,7 +225,6 @@ def serve(db: Db = None, host: Annotated[str, typer.Option("--host")] = "127.0.0
               "(default OPSWB_SNAPSHOT_EVERY; 0 = off).")] = None) -> None:
     """Serve the HTTP API; the server owns the store file while it runs."""
     from opswb.api.app import serve as run
-    from opswb.store.duckdb.connection import default_db
 
     run(db or default_db(), host=host, port=port, snapshot_every=snapshot_every)
 
@@ -219,9 +234,8 @@ def serve(db: Db = None, host: Annotated[str, typer.Option("--host")] = "127.0.0
 def console(db: Db = None, port: Annotated[int, typer.Option("--port")] = 8866) -> None:
     """Serve the Ops Console (Voilà) on 127.0.0.1."""
     from opswb.console.launch import serve_console
-    from opswb.store.duckdb.connection import default_db
 
-    serve_console(db or default_db(), port)
+    raise typer.Exit(serve_console(_existing(db), port))
 
 
 @app.command(context_settings={"allow_extra_args": True,
@@ -233,8 +247,8 @@ def report(ctx: typer.Context, db: Db = None,
     """Run the papermill health report (extra `-p NAME VALUE` pairs are notebook
     parameters); exit 2 when a threshold is breached."""
     from opswb.report.run import run_report
-    from opswb.store.duckdb.connection import default_db
 
+    target = _existing(db)
     params, extra = {}, list(ctx.args)
     while extra:
         flag = extra.pop(0)
@@ -242,7 +256,7 @@ def report(ctx: typer.Context, db: Db = None,
             _fail(f"unexpected argument {flag!r}: parameters are given as -p NAME VALUE")
         name, value = extra.pop(0), extra.pop(0)  # `d[pop()] = pop()` pops the value first
         params[name] = value
-    raise typer.Exit(run_report(db or default_db(), out, as_of, params))
+    raise typer.Exit(run_report(target, out, as_of, params))
 
 
 def main() -> None:  # pragma: no cover - console entry point

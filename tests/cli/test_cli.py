@@ -137,3 +137,49 @@ def test_busy_message_is_printed_whole_on_one_line(loaded):
     assert "import duckdb, sys, time con = duckdb.connect" in message  # newlines as spaces
     assert message.rstrip().endswith(f"run `opswb serve --db {db}` and point clients at "
                                      "its URL."), message
+
+
+# ---- a path to nothing is refused, not created ----------------------------------------
+
+READERS = [
+    ["health"], ["health", "--json"], ["exceptions"], ["show", "1"],
+    ["resolve", "1", "--action", "mark_resolved_no_replay", "--actor", "ann", "--notes", "n"],
+    ["reopen", "1", "--actor", "ann", "--notes", "n"],
+    ["types", "list"], ["types", "add", "x.y", "--actor", "ann"],
+    ["types", "remove", "x.y", "--actor", "ann"],
+    ["console", "--port", "9"], ["report", "--out", "{tmp}/reports"],
+]
+
+
+@pytest.mark.parametrize("args", READERS, ids=lambda a: "-".join(a[:2]))
+def test_reading_commands_refuse_a_missing_store_and_create_nothing(tmp_path, args):
+    from typer.testing import CliRunner
+
+    from opswb.cli import app
+
+    missing = tmp_path / "typo" / "opswb.duckdb"
+    argv = [a.format(tmp=tmp_path) for a in args] + ["--db", str(missing)]
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code != 0
+    assert r.stdout == ""
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"opswb: error: no store at {missing}; ")
+    assert "`opswb init --db " in r.stderr and "`opswb ingest FILE --db " in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_store_from_opswb_db_is_refused_too(tmp_path):
+    missing = tmp_path / "nothing.duckdb"
+    r = run("health", env={"OPSWB_DB": str(missing)})
+    assert r.returncode != 0 and f"no store at {missing}" in r.stderr
+    assert not missing.exists()
+
+
+def test_init_and_ingest_create_the_store_and_a_url_is_not_a_path(tmp_path):
+    made = tmp_path / "new" / "opswb.duckdb"
+    assert run("init", "--db", str(made)).returncode == 0 and made.exists()
+    src = write_jsonl(tmp_path / "in.jsonl", [ev("k1", {"amount": 1})])
+    fresh = tmp_path / "fresh.duckdb"
+    assert run("ingest", str(src), "--db", str(fresh)).returncode == 0 and fresh.exists()
+    r = run("health", "--db", "http://127.0.0.1:9", env={"OPSWB_API_TOKEN": "x"})
+    assert r.returncode != 0 and "no store" not in r.stderr and "cannot reach" in r.stderr
