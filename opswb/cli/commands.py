@@ -232,7 +232,8 @@ def serve(db: Db = None, host: Annotated[str, typer.Option("--host")] = "127.0.0
 @app.command()
 @command
 def console(db: Db = None, port: Annotated[int, typer.Option("--port")] = 8866) -> None:
-    """Serve the Ops Console (Voilà) on 127.0.0.1."""
+    """Serve the Ops Console (Voilà) on 127.0.0.1 until Ctrl-C or SIGTERM, which stop
+    Voilà and its kernels; a port already in use is refused."""
     from opswb.console.launch import serve_console
 
     raise typer.Exit(serve_console(_existing(db), port))
