@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import psutil
 import pytest
 
 from opswb.console.launch import port_is_free, wait_until_ready
-from tests.support.browser import build_store
+from tests.support.browser import REPO, build_store
 from tests.support.server import free_port
 
 OPSWB = [sys.executable, "-m", "opswb.cli"]
@@ -72,3 +73,13 @@ def test_a_port_in_use_is_refused_in_one_line(sample_db, tmp_path):
     assert r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith(f"opswb: error: port {port} on 127.0.0.1 is in use")
     assert "--port" in r.stderr  # refused up front: the one line, no Voilà log after it
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_console_takes_the_port_from_port():
+    def dry_run(*args: str) -> str:
+        return subprocess.run(["make", "-n", "console", *args], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout
+
+    assert "opswb console --db data/opswb.duckdb --port 8866\n" in dry_run()
+    assert "opswb console --db data/opswb.duckdb --port 9123\n" in dry_run("PORT=9123")
