@@ -188,6 +188,21 @@ def reopen(exception_id: str, actor: Actor = None, notes: Notes = None, db: Db =
     _print_json(ex) if json_ else clirender.resolved(ex)
 
 
+@app.command()
+@command
+def audit(db: Db = None,
+          exception: Annotated[str | None, typer.Option(
+              "--exception", help="Only entries about this exception id.")] = None,
+          actor: Annotated[str | None, typer.Option(
+              "--actor", help="Only entries by this actor.")] = None,
+          tenant: Tenant = None,
+          limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 200,
+          json_: Json = False) -> None:
+    """Audit entries, newest first: every decision and allowlist change, by whom and why."""
+    items = _wb(db).audit(exception_id=exception, actor=actor, tenant_id=tenant, limit=limit)
+    _print_json({"items": items, "next_cursor": None}) if json_ else clirender.audit(items)
+
+
 @types_app.command("list")
 @command
 def types_list(db: Db = None, tenant: Tenant = None, json_: Json = False) -> None:
