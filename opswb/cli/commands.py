@@ -28,8 +28,10 @@ Db = Annotated[str | None, typer.Option(
     "--db", help="Store path or `opswb serve` URL (default OPSWB_DB, then data/opswb.duckdb).")]
 Json = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
 Actor = Annotated[str | None, typer.Option("--actor", envvar="OPSWB_ACTOR",
-                                            help="Who decides (default OPSWB_ACTOR).")]
+                                            help="Who decides (required; default "
+                                                 "OPSWB_ACTOR).")]
 Notes = Annotated[str | None, typer.Option("--notes", help="Why (required).")]
+TypeNotes = Annotated[str | None, typer.Option("--notes", help="Why (optional; audited).")]
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -214,7 +216,7 @@ def types_list(db: Db = None, tenant: Tenant = None, json_: Json = False) -> Non
 @types_app.command("add")
 @command
 def types_add(event_type: str, db: Db = None, tenant: Tenant = None, actor: Actor = None,
-              notes: Notes = None, json_: Json = False) -> None:
+              notes: TypeNotes = None, json_: Json = False) -> None:
     """Allow an event type, globally or for one tenant."""
     r = _wb(db).add_type(event_type, tenant_id=tenant, actor=actor or "", notes=notes)
     _print_json(r) if json_ else typer.echo(f"allowed {event_type}"
@@ -224,7 +226,7 @@ def types_add(event_type: str, db: Db = None, tenant: Tenant = None, actor: Acto
 @types_app.command("remove")
 @command
 def types_remove(event_type: str, db: Db = None, tenant: Tenant = None, actor: Actor = None,
-                 notes: Notes = None, json_: Json = False) -> None:
+                 notes: TypeNotes = None, json_: Json = False) -> None:
     """Remove an allowlist entry (a global type cannot be removed for one tenant)."""
     r = _wb(db).remove_type(event_type, tenant_id=tenant, actor=actor or "", notes=notes)
     _print_json(r) if json_ else typer.echo(f"removed {event_type}"

@@ -250,3 +250,12 @@ def test_audit_over_a_serve_url_is_the_api_answer(serve_url, tmp_path):
         assert answer.json()["items"], params
     out = run("audit", "--db", serve_url.url, "--tenant", "audit-cli", env=env).stdout
     assert "dup from retry" in out and "mark_resolved_no_replay" in out
+
+
+def test_types_help_says_what_is_required(loaded):
+    db, _ = loaded
+    help_text = " ".join(run("types", "add", "--help").stdout.split())
+    assert "Who decides (required; default OPSWB_ACTOR)" in help_text
+    assert "Why (optional; audited)" in help_text and "Why (required)" not in help_text
+    assert run("types", "add", "x.noted", "--db", db).returncode != 0  # no actor
+    assert run("types", "add", "x.noted", "--actor", "ann", "--db", db).returncode == 0
