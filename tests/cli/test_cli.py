@@ -254,7 +254,7 @@ def test_audit_over_a_serve_url_is_the_api_answer(serve_url, tmp_path):
 
 def test_types_help_says_what_is_required(loaded):
     db, _ = loaded
-    help_text = " ".join(run("types", "add", "--help").stdout.split())
+    help_text = " ".join(run("types", "add", "--help", env={"COLUMNS": "200"}).stdout.split())
     assert "Who decides (required; default OPSWB_ACTOR)" in help_text
     assert "Why (optional; audited)" in help_text and "Why (required)" not in help_text
     assert run("types", "add", "x.noted", "--db", db).returncode != 0  # no actor
