@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DB     ?= data/opswb.duckdb
+PORT   ?= 8866
 
 .PHONY: venv system-deps console test sample bench clean
 
@@ -21,7 +22,7 @@ sample: $(STAMP)
 		|| $(BIN)/opswb ingest data/sample_events.jsonl --db $(DB)
 
 console: sample
-	$(BIN)/opswb console --db $(DB)
+	$(BIN)/opswb console --db $(DB) --port $(PORT)
 
 # Debian packages the tests drive (Chromium), installed when missing.
 system-deps:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ import typer
 
 from opswb.cli import render as clirender
 from opswb.core.errors import OpswbError, one_line
+from opswb.store.config import default_db
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="opswb: ingest events exactly once, work the exception queue.")
@@ -26,19 +28,34 @@ Db = Annotated[str | None, typer.Option(
     "--db", help="Store path or `opswb serve` URL (default OPSWB_DB, then data/opswb.duckdb).")]
 Json = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
 Actor = Annotated[str | None, typer.Option("--actor", envvar="OPSWB_ACTOR",
-                                            help="Who decides (default OPSWB_ACTOR).")]
+                                            help="Who decides (required; default "
+                                                 "OPSWB_ACTOR).")]
 Notes = Annotated[str | None, typer.Option("--notes", help="Why (required).")]
-
-
-def _wb(db: str | None):
-    import opswb
-
-    return opswb.connect(db)
+TypeNotes = Annotated[str | None, typer.Option("--notes", help="Why (optional; audited).")]
 
 
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"opswb: error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _existing(db: str | None) -> str:
+    """The store ``db`` names (default ``OPSWB_DB``, then data/opswb.duckdb), refused when
+    it is a path to nothing: opening it would create an empty store, and a typo would
+    show "0 exceptions open". Only ``init``, ``ingest`` and ``serve`` create a store."""
+    target = str(db or default_db())
+    if not target.startswith(("http://", "https://")) and not Path(target).exists():
+        q = shlex.quote(target)
+        _fail(f"no store at {target}; `opswb init --db {q}` or "
+              f"`opswb ingest FILE --db {q}` creates one")
+    return target
+
+
+def _wb(db: str | None, create: bool = False):
+    """The workbench over ``db``; unless ``create``, the store must already exist."""
+    import opswb
+
+    return opswb.connect(db if create else _existing(db))
 
 
 def command(fn):
@@ -72,7 +89,7 @@ def _patch_arg(patch: str | None) -> Any:
 @command
 def init(db: Db = None, json_: Json = False) -> None:
     """Create the store (schema + seeded allowlist) if it does not exist."""
-    wb = _wb(db)
+    wb = _wb(db, create=True)
     h = wb.init()
     _print_json(h) if json_ else clirender.health(h, getattr(wb, "db", db))
 
@@ -81,8 +98,9 @@ def init(db: Db = None, json_: Json = False) -> None:
 @command
 def ingest(files: Annotated[list[Path], typer.Argument(help="JSONL, JSON, CSV or Parquet files.")],
            db: Db = None, json_: Json = False) -> None:
-    """Ingest files; re-ingesting a file already ingested is a no-op."""
-    wb = _wb(db)
+    """Ingest files (creating the store if needed); re-ingesting a file already ingested
+    is a no-op."""
+    wb = _wb(db, create=True)
     with clirender.progress(enabled=sys.stderr.isatty() and not json_) as on_progress:
         summary = wb.ingest([str(f) for f in files] if len(files) > 1 else str(files[0]),
                             on_progress=on_progress)
@@ -172,6 +190,21 @@ def reopen(exception_id: str, actor: Actor = None, notes: Notes = None, db: Db =
     _print_json(ex) if json_ else clirender.resolved(ex)
 
 
+@app.command()
+@command
+def audit(db: Db = None,
+          exception: Annotated[str | None, typer.Option(
+              "--exception", help="Only entries about this exception id.")] = None,
+          actor: Annotated[str | None, typer.Option(
+              "--actor", help="Only entries by this actor.")] = None,
+          tenant: Tenant = None,
+          limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 200,
+          json_: Json = False) -> None:
+    """Audit entries, newest first: every decision and allowlist change, by whom and why."""
+    items = _wb(db).audit(exception_id=exception, actor=actor, tenant_id=tenant, limit=limit)
+    _print_json({"items": items, "next_cursor": None}) if json_ else clirender.audit(items)
+
+
 @types_app.command("list")
 @command
 def types_list(db: Db = None, tenant: Tenant = None, json_: Json = False) -> None:
@@ -183,7 +216,7 @@ def types_list(db: Db = None, tenant: Tenant = None, json_: Json = False) -> Non
 @types_app.command("add")
 @command
 def types_add(event_type: str, db: Db = None, tenant: Tenant = None, actor: Actor = None,
-              notes: Notes = None, json_: Json = False) -> None:
+              notes: TypeNotes = None, json_: Json = False) -> None:
     """Allow an event type, globally or for one tenant."""
     r = _wb(db).add_type(event_type, tenant_id=tenant, actor=actor or "", notes=notes)
     _print_json(r) if json_ else typer.echo(f"allowed {event_type}"
@@ -193,7 +226,7 @@ def types_add(event_type: str, db: Db = None, tenant: Tenant = None, actor: Acto
 @types_app.command("remove")
 @command
 def types_remove(event_type: str, db: Db = None, tenant: Tenant = None, actor: Actor = None,
-                 notes: Notes = None, json_: Json = False) -> None:
+                 notes: TypeNotes = None, json_: Json = False) -> None:
     """Remove an allowlist entry (a global type cannot be removed for one tenant)."""
     r = _wb(db).remove_type(event_type, tenant_id=tenant, actor=actor or "", notes=notes)
     _print_json(r) if json_ else typer.echo(f"removed {event_type}"
@@ -209,7 +242,6 @@ def serve(db: Db = None, host: Annotated[str, typer.Option("--host")] = "127.0.0
               "(default OPSWB_SNAPSHOT_EVERY; 0 = off).")] = None) -> None:
     """Serve the HTTP API; the server owns the store file while it runs."""
     from opswb.api.server import serve as run
-    from opswb.store.duckdb.connection import default_db
 
     run(db or default_db(), host=host, port=port, snapshot_every=snapshot_every)
 
@@ -217,11 +249,11 @@ def serve(db: Db = None, host: Annotated[str, typer.Option("--host")] = "127.0.0
 @app.command()
 @command
 def console(db: Db = None, port: Annotated[int, typer.Option("--port")] = 8866) -> None:
-    """Serve the Ops Console (Voilà) on 127.0.0.1."""
+    """Serve the Ops Console (Voilà) on 127.0.0.1 until Ctrl-C or SIGTERM, which stop
+    Voilà and its kernels; a port already in use is refused."""
     from opswb.console.launch import serve_console
-    from opswb.store.duckdb.connection import default_db
 
-    serve_console(db or default_db(), port)
+    raise typer.Exit(serve_console(_existing(db), port))
 
 
 @app.command(context_settings={"allow_extra_args": True,
@@ -233,8 +265,8 @@ def report(ctx: typer.Context, db: Db = None,
     """Run the papermill health report (extra `-p NAME VALUE` pairs are notebook
     parameters); exit 2 when a threshold is breached."""
     from opswb.report.run import run_report
-    from opswb.store.duckdb.connection import default_db
 
+    target = _existing(db)
     params, extra = {}, list(ctx.args)
     while extra:
         flag = extra.pop(0)
@@ -242,7 +274,7 @@ def report(ctx: typer.Context, db: Db = None,
             _fail(f"unexpected argument {flag!r}: parameters are given as -p NAME VALUE")
         name, value = extra.pop(0), extra.pop(0)  # `d[pop()] = pop()` pops the value first
         params[name] = value
-    raise typer.Exit(run_report(db or default_db(), out, as_of, params))
+    raise typer.Exit(run_report(target, out, as_of, params))
 
 
 def main() -> None:  # pragma: no cover - console entry point

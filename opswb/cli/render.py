@@ -127,6 +127,29 @@ def types(items: list[dict]) -> None:
     out.print(t)
 
 
+def _pairs(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_s(v)}" for k, v in value.items() if v is not None)
+    return _s(value)
+
+
+def audit(items: list[dict]) -> None:
+    if not items:
+        out.print("no audit entries match")
+        return
+    t = _table("#", "at", "actor", "action", "exception", "tenant", "key", "key state",
+               "notes", "details", title="audit, newest first")
+    for r in items:
+        states = (f"{_s(r['state_before'])} → {_s(r['state_after'])}"
+                  if r["state_before"] or r["state_after"] else "")
+        extra = {"canonical_raw_id": r["canonical_raw_id"], "patch": r["override_patch"],
+                 **(r["details"] if isinstance(r["details"], dict) else {"": r["details"]})}
+        t.add_row(_s(r["audit_id"]), _s((r["at"] or "")[:19]), _s(r["actor"]),
+                  _s(r["action"]), _s(r["exception_id"]), _s(r["tenant_id"]),
+                  _s(r["idempotency_key"]), states, _s(r["notes"]), _pairs(extra))
+    out.print(t)
+
+
 @contextmanager
 def progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A rows-and-rate progress line on a terminal; nothing otherwise."""

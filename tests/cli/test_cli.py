@@ -137,3 +137,125 @@ def test_busy_message_is_printed_whole_on_one_line(loaded):
     assert "import duckdb, sys, time con = duckdb.connect" in message  # newlines as spaces
     assert message.rstrip().endswith(f"run `opswb serve --db {db}` and point clients at "
                                      "its URL."), message
+
+
+# ---- a path to nothing is refused, not created ----------------------------------------
+
+READERS = [
+    ["health"], ["health", "--json"], ["exceptions"], ["show", "1"],
+    ["resolve", "1", "--action", "mark_resolved_no_replay", "--actor", "ann", "--notes", "n"],
+    ["reopen", "1", "--actor", "ann", "--notes", "n"],
+    ["types", "list"], ["types", "add", "x.y", "--actor", "ann"],
+    ["types", "remove", "x.y", "--actor", "ann"], ["audit"], ["audit", "--json"],
+    ["console", "--port", "9"], ["report", "--out", "{tmp}/reports"],
+]
+
+
+@pytest.mark.parametrize("args", READERS, ids=lambda a: "-".join(a[:2]))
+def test_reading_commands_refuse_a_missing_store_and_create_nothing(tmp_path, args):
+    from typer.testing import CliRunner
+
+    from opswb.cli import app
+
+    missing = tmp_path / "typo" / "opswb.duckdb"
+    argv = [a.format(tmp=tmp_path) for a in args] + ["--db", str(missing)]
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code != 0
+    assert r.stdout == ""
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"opswb: error: no store at {missing}; ")
+    assert "`opswb init --db " in r.stderr and "`opswb ingest FILE --db " in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_store_from_opswb_db_is_refused_too(tmp_path):
+    missing = tmp_path / "nothing.duckdb"
+    r = run("health", env={"OPSWB_DB": str(missing)})
+    assert r.returncode != 0 and f"no store at {missing}" in r.stderr
+    assert not missing.exists()
+
+
+def test_init_and_ingest_create_the_store_and_a_url_is_not_a_path(tmp_path):
+    made = tmp_path / "new" / "opswb.duckdb"
+    assert run("init", "--db", str(made)).returncode == 0 and made.exists()
+    src = write_jsonl(tmp_path / "in.jsonl", [ev("k1", {"amount": 1})])
+    fresh = tmp_path / "fresh.duckdb"
+    assert run("ingest", str(src), "--db", str(fresh)).returncode == 0 and fresh.exists()
+    r = run("health", "--db", "http://127.0.0.1:9", env={"OPSWB_API_TOKEN": "x"})
+    assert r.returncode != 0 and "no store" not in r.stderr and "cannot reach" in r.stderr
+
+
+# ---- opswb audit ------------------------------------------------------------------------
+
+def _decide(db: str, env: dict | None = None) -> None:
+    """Three audited decisions: a resolution and a reopen by ann, an allowlist change by bob."""
+    for args in (["resolve", "1", "--action", "mark_resolved_no_replay", "--actor", "ann",
+                  "--notes", "dup from retry"],
+                 ["reopen", "1", "--actor", "ann", "--notes", "wrong call"],
+                 ["types", "add", "weird.type", "--tenant", "acme", "--actor", "bob",
+                  "--notes", "new product"]):
+        r = run(*args, "--db", db, env=env)
+        assert r.returncode == 0, r.stderr
+
+
+AUDIT_QUESTIONS = [[], ["--exception", "1"], ["--actor", "bob"], ["--tenant", "acme"],
+                   ["--actor", "ann", "--limit", "1"], ["--exception", "999"]]
+
+
+def test_audit_json_is_the_workbench_answer_and_people_get_a_table(loaded):
+    import opswb
+
+    db, _ = loaded
+    _decide(db)
+    wb = opswb.connect(db)
+    for question in AUDIT_QUESTIONS:
+        r = run("audit", "--db", db, "--json", *question)
+        assert r.returncode == 0, r.stderr
+        flags = dict(zip(question[::2], question[1::2], strict=True))
+        assert json.loads(r.stdout) == {"items": wb.audit(
+            exception_id=flags.get("--exception"), actor=flags.get("--actor"),
+            tenant_id=flags.get("--tenant"), limit=int(flags.get("--limit", 200))),
+            "next_cursor": None}
+    everything = json.loads(run("audit", "--db", db, "--json").stdout)["items"]
+    assert [e["action"] for e in everything] == ["types.add", "reopen",
+                                                 "mark_resolved_no_replay"]
+    out = run("audit", "--db", db, "--exception", "1").stdout
+    assert "reopen" in out and "wrong call" in out and "mark_resolved_no_replay" in out
+    assert "quarantined" in out and "types.add" not in out
+    assert "no audit entries match" in run("audit", "--db", db, "--actor", "zed").stdout
+
+
+def test_audit_over_a_serve_url_is_the_api_answer(serve_url, tmp_path):
+    import httpx
+
+    env = {"OPSWB_API_TOKEN": serve_url.token}
+    src = write_jsonl(tmp_path / "in.jsonl", [
+        ev("a1", {"amount": 1}, tenant="audit-cli"), ev("a1", {"amount": 2}, tenant="audit-cli"),
+        ev("a2", {"a": 1}, "weird.type", tenant="audit-cli")])
+    assert run("ingest", str(src), "--db", serve_url.url, env=env).returncode == 0
+    page = json.loads(run("exceptions", "--db", serve_url.url, "--tenant", "audit-cli",
+                          "--json", env=env).stdout)
+    first = page["items"][0]["exception_id"]
+    r = run("resolve", first, "--db", serve_url.url, "--action", "mark_resolved_no_replay",
+            "--actor", "ann", "--notes", "dup from retry", env=env)
+    assert r.returncode == 0, r.stderr
+    headers = {"Authorization": f"Bearer {serve_url.token}"}
+    for flags, params in [(["--tenant", "audit-cli"], {"tenant_id": "audit-cli"}),
+                          (["--exception", first], {"exception_id": first}),
+                          (["--actor", "ann", "--limit", "1"], {"actor": "ann", "limit": 1})]:
+        r = run("audit", "--db", serve_url.url, "--json", *flags, env=env)
+        assert r.returncode == 0, r.stderr
+        answer = httpx.get(serve_url.url + "/v1/audit", params=params, headers=headers)
+        assert json.loads(r.stdout) == answer.json()
+        assert answer.json()["items"], params
+    out = run("audit", "--db", serve_url.url, "--tenant", "audit-cli", env=env).stdout
+    assert "dup from retry" in out and "mark_resolved_no_replay" in out
+
+
+def test_types_help_says_what_is_required(loaded):
+    db, _ = loaded
+    help_text = " ".join(run("types", "add", "--help", env={"COLUMNS": "200"}).stdout.split())
+    assert "Who decides (required; default OPSWB_ACTOR)" in help_text
+    assert "Why (optional; audited)" in help_text and "Why (required)" not in help_text
+    assert run("types", "add", "x.noted", "--db", db).returncode != 0  # no actor
+    assert run("types", "add", "x.noted", "--actor", "ann", "--db", db).returncode == 0

@@ -260,6 +260,7 @@ def test_console_command_serves_loopback_with_culling(tmp_path):
     cmd = console_command(8899)
     assert cmd[1:3] == ["-m", "voila"] and cmd[3].endswith("notebooks/console.ipynb")
     assert {"--no-browser", "--port=8899", "--Voila.ip=127.0.0.1"} <= set(cmd)
+    assert "--Voila.port_retries=0" in cmd  # a busy port fails; no silent move elsewhere
     assert any(a.startswith("--MappingKernelManager.cull_idle_timeout=") for a in cmd)
     assert any(a.startswith("--MappingKernelManager.cull_interval=") for a in cmd)
     # Voilà starts kernels in the notebook's folder: a relative store path must not move.
