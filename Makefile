@@ -8,7 +8,7 @@ PORT   ?= 8866
 
 .PHONY: venv system-deps console test sample bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml opswb/core/_jsonscan.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[api,console,report,test]'

@@ -14,9 +14,10 @@
  *       unbalanced or mismatched brackets, missing or stray ',' / ':', a scalar that is
  *       not a JSON number or true/false/null (NaN, Infinity, 01, 1.), bytes outside
  *       strings that JSON does not allow, more than one top-level value, nesting
- *       deeper than MAX_DEPTH.
+ *       deeper than MAX_DEPTH, or
+ *   (d) a string holds a raw control byte (below 0x20), which JSON forbids.
  * A line that is not suspect is therefore one JSON value (string contents aside: they
- * are skipped, not validated) whose member names, all escape-free, are pairwise
+ * are skipped, not validated, but for control bytes) whose member names, all escape-free, are pairwise
  * distinct within each object. Escape-free names decode to equal strings exactly when
  * their bytes are equal (UTF-8 is a unique encoding), so (a) is exact for them.
  *
@@ -157,24 +158,51 @@ scalar_byte(unsigned char c)
            c == '-' || c == '+' || c == '.';
 }
 
-/* The closing quote of the string whose contents start at p, or NULL if the line ends
- * first. A quote closes the string unless an odd run of backslashes precedes it (each
- * backslash escapes the next byte), so plain strings cost one memchr. */
-static const unsigned char *
-string_end(const unsigned char *p, const unsigned char *e)
+/* Whether any byte of the 8 in x is '"', '\\' or a control byte below 0x20 (SWAR: a
+ * zero byte of x ^ c*0x01.. sets its high bit in (v - 0x01..) & ~v & 0x80.., and a byte
+ * below 0x20 sets it in (x - 0x20..) & ~x & 0x80..; exact for "any", whatever the byte
+ * order). */
+static inline int
+quote_backslash_or_control(uint64_t x)
 {
-    const unsigned char *q = p;
-    for (;;) {
-        q = memchr(q, '"', (size_t)(e - q));
-        if (q == NULL)
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x)) & highs
+               ? 1 : 0;
+}
+
+/* The closing quote of the string whose contents start at p, or NULL if the line ends
+ * first or the string holds a raw control byte (below 0x20: not JSON, which DuckDB lets
+ * through and orjson refuses); a backslash escapes the byte after it, and *escaped says
+ * whether there was one. Eight bytes at a time while none of them is '"', '\\' or a
+ * control byte (string scanning is most of the time spent), then byte by byte. */
+static const unsigned char *
+string_end(const unsigned char *p, const unsigned char *e, int *escaped)
+{
+    *escaped = 0;
+    while (p < e) {
+        uint64_t x;
+        if (e - p >= 8) {
+            memcpy(&x, p, 8); /* unaligned load, compiled to one instruction */
+            if (!quote_backslash_or_control(x)) {
+                p += 8;
+                continue;
+            }
+        }
+        if (*p == '"')
+            return p;
+        if (*p < 0x20)
             return NULL;
-        const unsigned char *b = q;
-        while (b > p && b[-1] == '\\')
-            b--;
-        if (((q - b) & 1) == 0) /* an even run escapes only itself */
-            return q;
-        q++;
+        if (*p == '\\') {
+            *escaped = 1;
+            if (e - p < 2)
+                return NULL;
+            p += 2;
+        } else {
+            p++;
+        }
     }
+    return NULL;
 }
 
 static int
@@ -257,14 +285,14 @@ scan_line(const unsigned char *p, const unsigned char *e, Names *names)
             continue;
         case '"': {
             const unsigned char *s = p + 1;
-            const unsigned char *q = string_end(s, e);
+            int escaped;
+            const unsigned char *q = string_end(s, e, &escaped);
             if (q == NULL)
                 return R_SUSPECT; /* unterminated string */
             if (state == S_KEY || state == S_FIRST_KEY) {
-                size_t len = (size_t)(q - s);
-                if (memchr(s, '\\', len) != NULL)
+                if (escaped)
                     return R_SUSPECT; /* escaped name: only an exact parse can compare */
-                if (push_name(names, s, len) < 0)
+                if (push_name(names, s, (size_t)(q - s)) < 0)
                     return R_NOMEM;
                 state = S_COLON;
             } else if (state == S_VALUE || state == S_FIRST_VALUE) {
@@ -441,7 +469,7 @@ static PyModuleDef_Slot slots[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "opswb._jsonscan",
+    .m_name = "opswb.core._jsonscan",
     .m_doc = "Byte scanner for duplicate JSON member names (see opswb.jsonscan).",
     .m_size = 0,
     .m_methods = methods,

@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from opswb.core import jsonscan
 from opswb.core.envelope import STAGE_COLUMNS, stage_row
 from opswb.core.staging import stage_schema, stage_table
 from opswb.core.strictjson import MAX_DEPTH, has_dropped_member
@@ -153,21 +154,45 @@ def _check_sub_batch(data: bytes, cuts: list[int], idx: list[int], bad: Any) -> 
             bad[i] = True
 
 
+def _misread_numbers(data: bytes, offsets: Any, suspect: Any) -> Any:
+    """A bool mask: the lines DuckDB found ``suspect`` that hold a number DuckDB or
+    orjson would misread (``_UNDERFLOW``), or an escaped colon."""
+    np = _np()
+    bad = np.zeros(len(offsets) - 1, bool)
+    for i in np.flatnonzero(suspect).tolist():
+        bad[i] = _UNDERFLOW.search(data, int(offsets[i]), int(offsets[i + 1])) is not None
+    return bad
+
+
+def _not_ijson_native(data: bytes, offsets: Any, plain: Any, suspect: Any) -> Any:
+    """``_not_ijson_plain`` with the C scanner (``core.jsonscan``): one pass over the
+    bytes, the GIL released, clears almost every line; the lines it cannot clear
+    (nested past ``MAX_DEPTH``, an equal name twice in one object, an escaped name, text
+    it cannot follow) take the exact per-line path, as do misread numbers."""
+    np = _np()
+    bad = _misread_numbers(data, offsets, suspect)
+    bad[jsonscan.suspect_lines_native(data, offsets, np.flatnonzero(plain & ~bad))] = True
+    return bad
+
+
 def _not_ijson_plain(text: Any, plain: Any, suspect: Any) -> Any:
     """Of the lines DuckDB found plain, those that must take the per-line path after all
     (a numpy bool mask over every line): nested more than ``MAX_DEPTH`` by a bracket
     count; holding a number DuckDB or orjson would misread (an exponent of three digits
     or more, ``_UNDERFLOW``: looked for in the lines DuckDB found ``suspect``) or an
     escaped colon; a duplicate member name anywhere, or anything else orjson refuses
-    that DuckDB let through (a trailing comma, say). Duplicates are found sub-batch by
-    sub-batch: one orjson parse of the lines as one array, one dump, and their colons
-    counted (``strictjson.has_dropped_member``); only a sub-batch that fails is looked
-    at line by line."""
+    that DuckDB let through (a trailing comma, say). With the C scanner this is
+    ``_not_ijson_native``; without it, duplicates are found sub-batch by sub-batch: one
+    orjson parse of the lines as one array, one dump, and their colons counted
+    (``strictjson.has_dropped_member``); only a sub-batch that fails is looked at line
+    by line."""
     np = _np()
     n = len(text)
     offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset:text.offset + n + 1]
     data = text.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
     offsets = offsets.astype(np.int64) - offsets[0]
+    if jsonscan.NATIVE:
+        return _not_ijson_native(data, offsets, plain, suspect)
     arr = np.frombuffer(data, np.uint8)
     # Brackets per line: their positions, counted by line (a cumsum over every byte is
     # ten times slower).

@@ -1,0 +1,71 @@
+"""The duplicate-name scanner behind the bulk reader (core.jsonscan).
+
+The C scanner may call a line suspect that is not (the bulk reader then parses it
+exactly), never the other way round: every line the exact check finds bad, it finds too.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from opswb.core import jsonscan
+from tests.hostile import corpus_lines, elements
+
+needs_native = pytest.mark.skipif(not jsonscan.NATIVE, reason="built without a C compiler")
+
+
+def _scan(lines: list[bytes], scanner) -> set[int]:
+    data = b"".join(lines)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    return set(scanner(data, offsets, list(range(len(lines)))))
+
+
+def test_the_scanner_is_built_here():
+    """CI's machine has a compiler: a silent fallback would cost the bulk rate."""
+    assert jsonscan.NATIVE, "opswb.core._jsonscan did not build (pip install -e . logs why)"
+
+
+@needs_native
+def test_native_flags_every_line_the_exact_check_flags_in_the_corpus():
+    lines = corpus_lines()
+    exact = _scan(lines, jsonscan.suspect_lines_py)
+    native = _scan(lines, jsonscan.suspect_lines_native)
+    assert exact  # the corpus holds duplicates, deep nesting, NaN...
+    assert exact <= native
+
+
+@needs_native
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(elements())
+def test_native_flags_every_line_the_exact_check_flags(lines):
+    assert _scan(lines, jsonscan.suspect_lines_py) <= _scan(lines, jsonscan.suspect_lines_native)
+
+
+@needs_native
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda kids: st.lists(kids, max_size=4)
+                    | st.dictionaries(st.text(max_size=4), kids, max_size=4),
+                    max_leaves=20))
+def test_plain_json_without_duplicates_is_cleared(value):
+    line = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    if b"\\" in line:  # an escaped name is suspect by design
+        return
+    assert _scan([line], jsonscan.suspect_lines_native) == set()
+
+
+def test_duplicates_at_any_depth_are_suspect():
+    lines = [b'{"a":1,"a":2}', b'{"p":{"x":{"y":1,"y":1}}}', b'[{"k":1},{"k":2}]',
+             b'{"a":{"b":1},"b":{"a":1}}']
+    assert _scan(lines, jsonscan.suspect_lines) >= {0, 1}
+    assert not {2, 3} & _scan(lines, jsonscan.suspect_lines_py)
+
+
+def test_indexes_out_of_range_are_refused():
+    with pytest.raises(ValueError):
+        jsonscan.suspect_lines(b"{}", [0, 2], [1])
