@@ -89,7 +89,7 @@ def _too_deep(value: Any) -> bool:
 def _line_suspect(raw: bytes) -> bool:
     try:
         return _too_deep(_DECODER.decode(raw.decode("utf-8")))
-    except Exception:  # a duplicate, or anything json refuses (RecursionError too)
+    except (_Duplicate, ValueError, RecursionError):  # a duplicate, or what json refuses
         return True
 
 
