@@ -105,6 +105,22 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_reject_con
 # duplicate count). Matching more than needed only costs the slow path.
 _RISKY = re.compile(
     rb"(?:^|[:,\[])\s*-?(?:\d{19}|\d+(?:\.\d+)?[eE][-+]?\d{3}|0\.0{300})|\\u003[aA]")
+# A necessary condition for a ``_RISKY`` match, tested with bytes methods (translate and
+# substring search run in C): every digit becomes 0, E becomes e, + becomes -. Most texts
+# fail it, and skip the regex (a third of the cost of reading a payload otherwise).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789E+", b"000000000e-")
+_LONG_INT, _LONG_ZERO = b"0" * 19, b"0." + b"0" * 300
+
+
+def _risky(raw: bytes) -> bool:
+    """Whether ``raw`` matches ``_RISKY`` (the same answer, found faster)."""
+    t = raw.translate(_DIGITS_AS_ZERO)
+    if not (_LONG_INT in t or b"e000" in t or b"e-000" in t or _LONG_ZERO in t
+            or b"\\u003" in raw):
+        return False
+    return _RISKY.search(raw) is not None
+
+
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -176,7 +192,7 @@ def parse(text: str | bytes) -> Any:
     if depth(raw) > MAX_DEPTH:
         raise InvalidJSON("too_deep",
                           f"arrays and objects nested deeper than {MAX_DEPTH} levels (I-JSON)")
-    if not _RISKY.search(raw):
+    if not _risky(raw):
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -195,7 +211,7 @@ def read(text: str | bytes) -> Any:
     ``parse``'s I-JSON refusals (an older store may hold what they refuse now). Raises
     ``ValueError`` when it is not JSON or nests too deeply to read."""
     raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
-    if not _RISKY.search(raw):
+    if not _risky(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -154,7 +154,7 @@ def _check_sub_batch(data: bytes, cuts: list[int], idx: list[int], bad: Any) -> 
             bad[i] = True
 
 
-def _misread_numbers(data: bytes, offsets: Any, suspect: Any) -> Any:
+def _misread_numbers(data: Any, offsets: Any, suspect: Any) -> Any:
     """A bool mask: the lines DuckDB found ``suspect`` that hold a number DuckDB or
     orjson would misread (``_UNDERFLOW``), or an escaped colon."""
     np = _np()
@@ -164,7 +164,7 @@ def _misread_numbers(data: bytes, offsets: Any, suspect: Any) -> Any:
     return bad
 
 
-def _not_ijson_native(data: bytes, offsets: Any, plain: Any, suspect: Any) -> Any:
+def _not_ijson_native(data: Any, offsets: Any, plain: Any, suspect: Any) -> Any:
     """``_not_ijson_plain`` with the C scanner (``core.jsonscan``): one pass over the
     bytes, the GIL released, clears almost every line; the lines it cannot clear
     (nested past ``MAX_DEPTH``, an equal name twice in one object, an escaped name, text
@@ -189,10 +189,12 @@ def _not_ijson_plain(text: Any, plain: Any, suspect: Any) -> Any:
     np = _np()
     n = len(text)
     offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset:text.offset + n + 1]
-    data = text.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
-    offsets = offsets.astype(np.int64) - offsets[0]
-    if jsonscan.NATIVE:
-        return _not_ijson_native(data, offsets, plain, suspect)
+    start, end = int(offsets[0]), int(offsets[-1])
+    offsets = offsets.astype(np.int64) - start
+    if jsonscan.NATIVE:  # reads the Arrow buffer in place: no copy of the chunk's text
+        return _not_ijson_native(memoryview(text.buffers()[2])[start:end], offsets, plain,
+                                 suspect)
+    data = text.buffers()[2].to_pybytes()[start:end]
     arr = np.frombuffer(data, np.uint8)
     # Brackets per line: their positions, counted by line (a cumsum over every byte is
     # ten times slower).
