@@ -5,7 +5,7 @@ offsets[i + 1]]`` for each ``i`` in ``lines`` and returns those that are *suspec
 false positives are allowed (the caller checks them exactly), false negatives are not.
 A line that is not suspect has no object naming a member twice, at any depth.
 
-The native scanner (``opswb._jsonscan``, C, GIL released) walks the bytes without
+The native scanner (``opswb.core._jsonscan``, C, GIL released) walks the bytes without
 building objects; it calls a line suspect when two names in one object are equal byte
 for byte, when a name holds a backslash (``"a"`` and ``"\\u0061"`` are one name), or
 when it cannot follow the line (not one JSON value; nesting deeper than

@@ -227,9 +227,9 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
         text = lines.cast(pa.string())  # validates UTF-8 for the whole chunk at C speed
     except pa.ArrowInvalid:
         # Some line is not UTF-8: this chunk takes the per-line path.
-        from opswb.engine.readers import _decode_line
+        from opswb.engine.readers import decode_line
 
-        return stage_table([_decode_line(b.as_py()) for b in lines])
+        return stage_table([decode_line(b.as_py()) for b in lines])
     n = len(text)
     lines_table = pa.table({"seq": pa.array(_np().arange(1, n + 1, dtype="int64")),
                             "text": text})

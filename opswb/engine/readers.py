@@ -79,7 +79,7 @@ def first_offset(path: str | Path) -> int:
         return len(BOM) if f.read(len(BOM)) == BOM else 0
 
 
-def _decode_line(line: bytes) -> tuple:
+def decode_line(line: bytes) -> tuple:
     return stage_text(line.rstrip(b"\r\n"))
 
 
@@ -100,7 +100,7 @@ def read_jsonl(path: str | Path, start: int = 0, size: int | None = None) -> Ite
             nbytes += len(line)
             if not line.strip():
                 continue
-            rows.append(_decode_line(line))
+            rows.append(decode_line(line))
             if len(rows) >= size:
                 yield Chunk(rows, offset, nbytes)
                 rows, nbytes = [], 0
@@ -111,7 +111,7 @@ def read_jsonl(path: str | Path, start: int = 0, size: int | None = None) -> Ite
 def read_ndjson_text(body: bytes) -> list[tuple]:
     """Staged rows of an NDJSON request body."""
     # Only "\n" ends a line (as in a file); a raw "\r" inside a line is JSON whitespace.
-    return [_decode_line(line) for line in strip_bom(body).split(b"\n") if line.strip()]
+    return [decode_line(line) for line in strip_bom(body).split(b"\n") if line.strip()]
 
 
 def read_json_text(body: bytes) -> list[tuple]:
