@@ -80,6 +80,7 @@ def first_offset(path: str | Path) -> int:
 
 
 def decode_line(line: bytes) -> tuple:
+    """The staged row of one JSON Lines line (its line end dropped)."""
     return stage_text(line.rstrip(b"\r\n"))
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from opswb.core.errors import StoreBusy, StoreError, one_line
-from opswb.store.config import busy_timeout, default_db  # noqa: F401 -- default_db: re-exported
+from opswb.store.config import busy_timeout
 from opswb.store.seed import seed_rows
 
 _LOCK_RE = re.compile(r"(?i)(could not set lock|conflicting lock)")

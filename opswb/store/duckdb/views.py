@@ -39,7 +39,8 @@ from typing import Any
 import duckdb
 
 from opswb.core.errors import InvalidRequest, LocalOnly, StoreBusy, StoreError
-from opswb.store.duckdb.connection import busy_timeout, connect_raw
+from opswb.store.config import busy_timeout
+from opswb.store.duckdb.connection import connect_raw
 from opswb.store.duckdb.queries import RAW_PAYLOAD
 
 READ_ONLY_MESSAGE = ("analyst SQL is read-only: use the audited resolution calls "
