@@ -147,7 +147,9 @@ def _mutate(how: str, tenant: str, key: str, etype: str, payload: dict, rng: Any
         d = rng.choice([126, 127]) if how == "deep_ok" else rng.choice([128, 200, 3000])
         return env_text(tenant, key, etype, '{"d":' + "[" * d + "]" * d + "}")
     if how == "control":
-        return env_text(tenant, key, etype, '{"c":"a' + chr(rng.randrange(1, 32)) + 'b"}')
+        # not 10: a raw line feed ends a JSON Lines element, whatever it was inside
+        control = rng.choice([c for c in range(1, 32) if c != 10])
+        return env_text(tenant, key, etype, '{"c":"a' + chr(control) + 'b"}')
     if how == "wrong_type":
         field = rng.choice(["tenant", "key", "etype", "payload"])
         bad = _Raw(rng.choice(["42", "null", "[]", "{}", '""', '"  "', "true"]))
