@@ -245,6 +245,11 @@ def report(ctx: typer.Context, db: Db = None,
     raise typer.Exit(run_report(db or default_db(), out, as_of, params))
 
 
+from opswb.cli.deliveries import deliveries as _deliveries
+
+app.command(name="deliveries")(command(_deliveries))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
