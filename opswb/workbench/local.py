@@ -21,7 +21,6 @@ from opswb.engine import ingest as ingest_mod
 from opswb.engine import resolutions as resolve
 from opswb.engine.detail import exception_detail
 from opswb.store import Store, default_db, store_for
-from opswb.store.commits import CommitSignal
 from opswb.workbench import feed
 from opswb.workbench.protocol import Progress
 
@@ -167,10 +166,6 @@ class LocalWorkbench:
         /v1/deliveries`` (``workbench.feed``): ``{"items", "next_cursor"}``."""
         after_id, tenant_id, limit, wait = feed.check_request(after, tenant_id, limit, wait)
         return feed.follow(self.store, after_id, tenant_id, limit, wait)
-
-    def commit_signal(self) -> CommitSignal | None:
-        """What a long poll waits on: the held store's commits (None when embedded)."""
-        return self.store.commit_signal()
 
     def audit(self, exception_id: str | None = None, actor: str | None = None,
               tenant_id: str | None = None, limit: int = 200) -> list[dict]:

@@ -40,7 +40,8 @@ async def list_deliveries(
 ) -> Any:
     """The outbox after ``after``, in delivery order; gap-free for a reader that
     follows ``next_cursor``. With ``wait``, an empty answer waits for a commit."""
-    signal = wb.commit_signal()
+    store = getattr(wb, "store", None)  # the served workbench's held store
+    signal = store.commit_signal() if store is not None else None
     deadline = time.monotonic() + wait
     while True:
         seen = signal.count if signal is not None else 0  # before reading: no lost wake-up
