@@ -63,10 +63,11 @@ def _raw_events(con: duckdb.DuckDBPyConnection,
     id range bounds the row groups read, the list the rows whose text is parsed."""
     if not raw_ids:
         return {}
+    # One list parameter, not an IN list of a thousand: binding those cost ~5x the read.
     rows = con.execute(
         f"SELECT raw_id, event_type, {RAW_PAYLOAD} AS payload, replay_of FROM raw_events"
-        " WHERE raw_id BETWEEN ? AND ? AND raw_id IN (" + ", ".join("?" * len(raw_ids)) + ")",
-        [raw_ids[0], raw_ids[-1], *raw_ids]).fetchall()
+        " WHERE raw_id BETWEEN ? AND ? AND list_contains(?, raw_id)",
+        [raw_ids[0], raw_ids[-1], raw_ids]).fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
