@@ -25,6 +25,11 @@ class CommitSignal:
         self._tasks: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     @property
+    def closed(self) -> bool:
+        """No more waiting: the store is closing (or the server shutting down)."""
+        return self._closed
+
+    @property
     def count(self) -> int:
         """Commits so far (compare with a later value; the number itself means nothing)."""
         return self._count
@@ -34,7 +39,9 @@ class CommitSignal:
         self._wake(close=False)
 
     def close(self) -> None:
-        """The store is closing: wake every waiter, now and from now on."""
+        """The store is closing, or the server shutting down: wake every waiter, now and
+        from now on (a long poll then answers what it has instead of holding the
+        server's shutdown for up to 30 s)."""
         self._wake(close=True)
 
     def _wake(self, close: bool) -> None:

@@ -68,7 +68,7 @@ def follow(store: Store, after_id: int, tenant_id: str | None, limit: int,
         seen = signal.count if signal is not None else 0  # before reading: no lost wake-up
         page = read_page(store, after_id, tenant_id, limit)
         remaining = deadline - time.monotonic()
-        if page["items"] or remaining <= 0:
+        if page["items"] or remaining <= 0 or (signal is not None and signal.closed):
             return page
         if signal is not None:
             signal.wait(seen, remaining)

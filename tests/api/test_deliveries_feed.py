@@ -153,3 +153,18 @@ def test_a_follower_sees_every_delivery_once_in_order_while_others_write(server)
     for item in replays:
         assert item["payload"]["replayed_from"] == item["exception_id"]
 
+
+
+def test_a_shutdown_answers_waiting_long_polls_at_once(server):
+    """SIGTERM while a consumer long-polls: it gets its (empty) page now, and the server
+    exits, instead of both waiting out the 30 s."""
+    served = server.wait()
+    with _client(served) as api, ThreadPoolExecutor(1) as pool:
+        assert api.get("/v1/health").status_code == 200  # the connection is open
+        pending = pool.submit(api.get, "/v1/deliveries", params={"wait": 30})
+        threading.Event().wait(1.0)  # let the poll reach the server and wait there
+        server.proc.terminate()
+        page = pending.result(timeout=20)  # well inside the 30 s it asked for
+        assert page.status_code == 200
+        assert page.json() == {"items": [], "next_cursor": "0"}
+        server.proc.wait(timeout=20)

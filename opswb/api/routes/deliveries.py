@@ -46,7 +46,8 @@ async def list_deliveries(
     while True:
         seen = signal.count if signal is not None else 0  # before reading: no lost wake-up
         page = await run_in_threadpool(wb.deliveries, after, tenant_id, limit)
-        if page["items"] or time.monotonic() >= deadline:
+        if page["items"] or time.monotonic() >= deadline \
+                or (signal is not None and signal.closed):  # shutting down: answer now
             return JSONOut(page)
         while signal is None or signal.count == seen:
             remaining = deadline - time.monotonic()
