@@ -168,3 +168,28 @@ def test_a_shutdown_answers_waiting_long_polls_at_once(server):
         assert page.status_code == 200
         assert page.json() == {"items": [], "next_cursor": "0"}
         server.proc.wait(timeout=20)
+
+
+def test_many_long_polls_hold_no_worker_thread(serve_url):
+    """More followers than the server's thread pool (40) wait at once, and a POST still
+    goes through and wakes every one of them."""
+    import asyncio
+
+    tenant = "t-many"
+
+    async def scenario() -> list[dict]:
+        async with httpx.AsyncClient(
+                base_url=serve_url.url, timeout=60,
+                headers={"Authorization": f"Bearer {serve_url.token}"},
+                limits=httpx.Limits(max_connections=100)) as api:
+            start = (await api.get("/v1/deliveries", params={"tenant_id": tenant})).json()
+            polls = [asyncio.ensure_future(api.get("/v1/deliveries", params={
+                "tenant_id": tenant, "after": start["next_cursor"], "wait": 25}))
+                for _ in range(50)]
+            await asyncio.sleep(1.0)  # let them all wait on the server
+            r = await api.post("/v1/events", json=[ev("wake", tenant=tenant)])
+            assert r.status_code == 200, r.text
+            return [(await p).json() for p in polls]
+
+    pages = asyncio.run(scenario())
+    assert [[i["idempotency_key"] for i in p["items"]] for p in pages] == [["wake"]] * 50

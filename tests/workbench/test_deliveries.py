@@ -116,3 +116,24 @@ def test_local_and_remote_answer_the_same_pages(tmp_path):
             remote.close()
     finally:
         server.stop()
+
+
+def test_a_held_store_wakes_a_waiting_reader_on_commit(tmp_path):
+    """``wb.deliveries(wait=…)`` in the server's own workbench waits on its commits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from opswb.workbench.in_server import ServedWorkbench
+
+    wb = ServedWorkbench(str(tmp_path / "held.duckdb"))
+    try:
+        wb.ingest_batch([ev("first")])
+        cursor = wb.deliveries()["next_cursor"]
+        assert wb.deliveries(after=cursor, wait=0.2) == {"items": [], "next_cursor": cursor}
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(wb.deliveries, after=cursor, wait=25)
+            wb.ingest_batch([ev("first")])  # a duplicate: a commit, no delivery
+            wb.ingest_batch([ev("second")])
+            page = pending.result(timeout=15)  # not woken, it would take the whole 25 s
+        assert [i["idempotency_key"] for i in page["items"]] == ["second"]
+    finally:
+        wb.close()
