@@ -246,9 +246,10 @@ class RemoteWorkbench:
         read time-out that outlasts it."""
         params = {"after": None if after in (None, "") else str(after),
                   "tenant_id": tenant_id or None, "limit": limit, "wait": wait or None}
-        timeout = None
-        if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0:
-            timeout = self._http.timeout.read + min(float(wait), 30.0)
+        timeout, read = None, self._http.timeout.read
+        if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0 \
+                and read is not None:  # (no read time-out at all: nothing to extend)
+            timeout = read + min(float(wait), 30.0)
         return self._call("GET", "/v1/deliveries", params=params, timeout=timeout)
 
     def audit(self, exception_id: str | None = None, actor: str | None = None,
