@@ -12,6 +12,7 @@ Ctrl-C or SIGTERM, which end it cleanly (a Parquet file is closed and readable).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from contextlib import contextmanager
@@ -61,6 +62,10 @@ def deliveries(
                     break
     except KeyboardInterrupt:
         pass
+    except BrokenPipeError:  # the reader left (`| head`): a normal end of a stream
+        if out is not None:
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
     finally:
         if sink is not None:
             sink.close()

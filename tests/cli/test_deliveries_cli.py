@@ -83,6 +83,18 @@ def test_refusals_are_one_line_and_write_no_file(store, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".duckdb") == ["in.jsonl"]
 
 
+def test_a_reader_that_leaves_early_ends_it_quietly(tmp_path):
+    """``opswb deliveries | head -1``: exit 0, nothing on stderr."""
+    db = str(tmp_path / "many.duckdb")
+    opswb.connect(db).ingest_batch([ev(f"k{i}", {"pad": "x" * 300}) for i in range(3000)])
+    proc = subprocess.Popen(OPSWB + ["deliveries", "--db", db], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert json.loads(proc.stdout.readline())["idempotency_key"] == "k0"
+    proc.stdout.close()  # about 1 MB more was coming: far past a pipe's buffer
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""
+
+
 def _lines(proc: subprocess.Popen) -> queue.Queue:
     q: queue.Queue = queue.Queue()
 
