@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Request
 
 from opswb import __version__
 from opswb.api.gate import Gate, JSONOut, install_error_handlers
-from opswb.api.routes import audit, events, exceptions, health, types
+from opswb.api.routes import audit, deliveries, events, exceptions, health, types
 from opswb.core.errors import InvalidRequest
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -47,7 +47,7 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
     install_error_handlers(app)
     app.add_middleware(Gate, token=token, max_body=max_body)
     app.state.wb = wb
-    for routes in (health, exceptions, events, audit, types):
+    for routes in (health, exceptions, events, deliveries, audit, types):
         app.include_router(routes.router)
 
     base_openapi = app.openapi

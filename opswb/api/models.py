@@ -100,6 +100,7 @@ class Health(_Out):
     exceptions_open: int
     raw_events: int
     idempotency: KeyStates
+    deliveries: int = Field(description="deliveries in the outbox (GET /v1/deliveries)")
 
 
 class ExceptionOut(_Out):
@@ -204,6 +205,29 @@ class KeyView(BaseModel):
     events_processed: KeyRecord
     arrivals: list[Raw]
     deliveries: list[dict[str, Any]]
+
+
+class Delivery(BaseModel):
+    """One delivery of the outbox, as downstream consumers read it (SPEC §9)."""
+
+    delivery_id: str
+    tenant_id: str
+    idempotency_key: str
+    event_type: str | None
+    payload: Any = Field(description="what was delivered: the arrival's payload, or the "
+                                     "patched one of a replay")
+    raw_id: str
+    replay: bool = Field(description="delivered by a resolution (override_and_replay)")
+    exception_id: str | None = Field(description="the exception a replay resolved")
+    delivered_at: str
+
+
+class DeliveryPage(BaseModel):
+    """Deliveries in delivery order. Pass ``next_cursor`` back as ``after``: it is never
+    null, and on an empty page it is the cursor given, so a follower skips nothing."""
+
+    items: list[Delivery]
+    next_cursor: str
 
 
 class AuditPage(BaseModel):

@@ -35,6 +35,21 @@ def _log_config() -> dict[str, Any]:
     return config
 
 
+def _server(config: Any, wb: Any) -> Any:
+    """uvicorn's server, which on SIGTERM/SIGINT first ends the deliveries feed's long
+    polls (they answer at once), so a shutdown does not wait up to 30 s for them."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            signal = wb.store.commit_signal()
+            if signal is not None:  # not from inside a signal handler: the lock it takes
+                threading.Thread(target=signal.close, daemon=True).start()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
+
+
 def serve(db: str, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
           max_body: int | None = None, snapshot_every: float | None = None) -> None:
     """Run the API server over ``db`` until interrupted; it holds the file meanwhile.
@@ -63,9 +78,16 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8765, token: str | None 
     try:
         print(f"opswb serve: holding {db}; clients use --db http://{host}:{port}",
               file=sys.stderr, flush=True)
-        uvicorn.run(create_app(wb, token, max_body), host=host, port=port,
-                    log_level=os.environ.get("OPSWB_LOG_LEVEL", "info"),
-                    log_config=_log_config())
+        config = uvicorn.Config(create_app(wb, token, max_body), host=host, port=port,
+                                log_level=os.environ.get("OPSWB_LOG_LEVEL", "info"),
+                                log_config=_log_config())
+        server = _server(config, wb)
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass
+        if not server.started:  # as uvicorn.run: the port was taken, or the app failed
+            sys.exit(3)
     finally:
         stop.set()
         wb.close()

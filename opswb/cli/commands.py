@@ -277,6 +277,11 @@ def report(ctx: typer.Context, db: Db = None,
     raise typer.Exit(run_report(target, out, as_of, params))
 
 
+from opswb.cli.deliveries import deliveries as _deliveries
+
+app.command(name="deliveries")(command(_deliveries))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from opswb.core.errors import LocalOnly
+from opswb.store.commits import CommitSignal
 
 Summary = dict[str, int]
 
@@ -97,6 +98,24 @@ class Session(ABC):
     @abstractmethod
     def key_deliveries(self, record: dict | None) -> list[dict]:
         """The outbox rows of a key record, in delivery order."""
+
+    @abstractmethod
+    def deliveries_after(self, after_id: int, tenant_id: str | None,
+                         limit: int) -> list[dict]:
+        """The outbox for downstream consumers (SPEC §9 ``GET /v1/deliveries``): up to
+        ``limit`` deliveries with ``delivery_id > after_id`` (of one tenant if given), in
+        delivery order, each ``{"delivery_id", "tenant_id", "idempotency_key",
+        "event_type", "payload", "raw_id", "replay", "exception_id", "delivered_at"}`` in
+        API form. ``payload`` is what was delivered: the raw's for an arrival, the patched
+        one for a replay; ``replay`` and ``exception_id`` mark what a resolution delivered
+        (an ``override_and_replay``, or the fixed arrival of an ``INVALID_EVENT``).
+
+        The feed is gap-free for a reader that follows the last id it saw *only if* the
+        deliveries a snapshot shows are all those with an id up to some point, i.e. ids
+        are handed out in commit order. A backend must make that so (the DuckDB backend
+        does: one writing transaction at a time per file, and each takes its ids from the
+        ``counters`` table inside that transaction). Must read only the pages' own rows
+        (a range on the delivery id), never the whole outbox or every raw."""
 
     @abstractmethod
     def last_differing_arrival(self, exception: dict, record: dict,
@@ -217,6 +236,12 @@ class Store(ABC):
 
     def close(self) -> None:
         """Let go of whatever the store holds open; idempotent."""
+
+    def commit_signal(self) -> CommitSignal | None:
+        """The signal raised after each commit, when every write to the store passes
+        through this object (a store held by a server); None when other processes may
+        write it unseen (embedded mode), so who waits for news polls instead."""
+        return None
 
     def sql(self, query: str, params: list | None = None) -> Any:
         """A read-only query over the analyst views, as a DataFrame (where supported)."""

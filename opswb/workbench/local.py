@@ -21,6 +21,7 @@ from opswb.engine import ingest as ingest_mod
 from opswb.engine import resolutions as resolve
 from opswb.engine.detail import exception_detail
 from opswb.store import Store, default_db, store_for
+from opswb.workbench import feed
 from opswb.workbench.protocol import Progress
 
 if TYPE_CHECKING:
@@ -158,6 +159,13 @@ class LocalWorkbench:
         """What ``override_and_replay`` would deliver, validated; writes nothing."""
         with self.store.read() as db:
             return resolve.preview_replay(db, exception_id, canonical_raw_id, override_patch)
+
+    def deliveries(self, after: str | None = None, tenant_id: str | None = None,
+                   limit: int = 1000, wait: float = 0) -> dict:
+        """The outbox after the cursor ``after``, in delivery order, as ``GET
+        /v1/deliveries`` (``workbench.feed``): ``{"items", "next_cursor"}``."""
+        after_id, tenant_id, limit, wait = feed.check_request(after, tenant_id, limit, wait)
+        return feed.follow(self.store, after_id, tenant_id, limit, wait)
 
     def audit(self, exception_id: str | None = None, actor: str | None = None,
               tenant_id: str | None = None, limit: int = 200) -> list[dict]:

@@ -76,6 +76,13 @@ class Workbench(Protocol):
     def snapshots(self, since: str | None = None) -> list[dict]:
         """Recorded health snapshots, oldest first."""
 
+    def deliveries(self, after: str | None = None, tenant_id: str | None = None,
+                   limit: int = 1000, wait: float = 0) -> dict:
+        """The outbox after the cursor ``after``, in delivery order, as ``GET
+        /v1/deliveries``: ``{"items", "next_cursor"}``; follow ``next_cursor`` and no
+        delivery is skipped. ``wait`` (seconds, at most 30): when nothing is new, wait
+        for a commit that brings something, then answer (an empty page on time-out)."""
+
     def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
         """Read-only SQL over the analyst views (local DuckDB stores only)."""
 

@@ -80,7 +80,7 @@ class RemoteWorkbench:
     # ---- transport --------------------------------------------------------------------
     def _call(self, method: str, path: str, *, params: dict | None = None,
               body: Any = None, content: bytes | None = None,
-              headers: dict | None = None) -> Any:
+              headers: dict | None = None, timeout: float | None = None) -> Any:
         if params:
             params = {k: v for k, v in params.items() if v is not None}
         if body is not None:
@@ -88,7 +88,7 @@ class RemoteWorkbench:
             headers = {"Content-Type": "application/json", **(headers or {})}
         try:
             r = self._http.request(method, path, params=params, content=content,
-                                   headers=headers)
+                                   headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT)
         except httpx.HTTPError as e:
             raise RemoteError(f"cannot reach the opswb server at {self.url}: {e}") from e
         if r.status_code < 300:
@@ -238,6 +238,19 @@ class RemoteWorkbench:
         return self._call("POST", f"/v1/exceptions/{self._id(exception_id)}/preview",
                           body=_decision(canonical_raw_id=canonical_raw_id,
                                          override_patch=override_patch))
+
+    def deliveries(self, after: str | None = None, tenant_id: str | None = None,
+                   limit: int = 1000, wait: float = 0) -> dict:
+        """The outbox after the cursor ``after``, in delivery order, as ``GET
+        /v1/deliveries``: ``{"items", "next_cursor"}``. A long poll (``wait``) gets a
+        read time-out that outlasts it."""
+        params = {"after": None if after in (None, "") else str(after),
+                  "tenant_id": tenant_id or None, "limit": limit, "wait": wait or None}
+        timeout, read = None, self._http.timeout.read
+        if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0 \
+                and read is not None:  # (no read time-out at all: nothing to extend)
+            timeout = read + min(float(wait), 30.0)
+        return self._call("GET", "/v1/deliveries", params=params, timeout=timeout)
 
     def audit(self, exception_id: str | None = None, actor: str | None = None,
               tenant_id: str | None = None, limit: int = 200) -> list[dict]:

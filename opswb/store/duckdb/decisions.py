@@ -12,6 +12,7 @@ import duckdb
 
 from opswb.core.fingerprint import dumps
 from opswb.store.duckdb.connection import fetch_one
+from opswb.store.duckdb.outbox import delivery_count
 from opswb.store.duckdb.queries import raws_by_id
 
 _KEY_COLUMNS = {"canonical_raw_id", "canonical_fingerprint", "override_patch",
@@ -125,6 +126,7 @@ def health_figures(con: duckdb.DuckDBPyConnection) -> dict:
         "oldest_open_age_seconds": round(float(oldest), 1) if oldest is not None else None,
         "arrivals_today": int(sum(today.values())),
         "duplicates_today": int(today.get("duplicates", 0)),
+        "deliveries": delivery_count(con),
     }
 
 

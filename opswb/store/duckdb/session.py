@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from opswb.store.base import Session, Summary
-from opswb.store.duckdb import classify, decisions, queries
+from opswb.store.duckdb import classify, decisions, outbox, queries
 
 
 class DuckDBSession(Session):
@@ -65,6 +65,10 @@ class DuckDBSession(Session):
 
     def key_deliveries(self, record: dict | None) -> list[dict]:
         return queries.key_deliveries(self.con, record)
+
+    def deliveries_after(self, after_id: int, tenant_id: str | None,
+                         limit: int) -> list[dict]:
+        return outbox.deliveries_after(self.con, after_id, tenant_id, limit)
 
     def last_differing_arrival(self, exception: dict, record: dict,
                                fingerprint: str | None) -> dict | None:

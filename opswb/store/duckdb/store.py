@@ -5,7 +5,8 @@ the file for one call and closes it again (``connection.open_store``: bounded re
 another process holds it). ``opswb serve`` holds it instead (``held=True``): one
 connection for the server's life, reads each on their own cursor inside a read
 transaction (a consistent snapshot across the several queries of a detail view), writes
-serialised by one lock on one writer cursor, a transaction each.
+serialised by one lock on one writer cursor, a transaction each; after each commit the
+held store raises its ``CommitSignal`` (what the deliveries feed's long poll waits on).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import duckdb
 
 from opswb.core.errors import StoreError
 from opswb.store.base import Store
+from opswb.store.commits import CommitSignal
 from opswb.store.duckdb.connection import (
     INGEST_ROW_GROUP,
     connect_raw,
@@ -74,6 +76,7 @@ class DuckDBStore(Store):
         # the guard keeps two threads from duplicating at the same instant.
         self._cursor_guard = threading.Lock()
         self._writer = self._con.cursor()
+        self._commits = CommitSignal()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._cursor_guard:
@@ -106,6 +109,7 @@ class DuckDBStore(Store):
                     yield DuckDBSession(con)
             except duckdb.Error as e:
                 raise StoreError(f"store {self.target}: {e}") from e
+            self._commits.notify()
 
     # ---- the seam -------------------------------------------------------------------
     def read(self):
@@ -119,6 +123,10 @@ class DuckDBStore(Store):
         ingest's row groups (``connection.INGEST_ROW_GROUP``)."""
         return self._held_write() if self.held else self._embedded_write(INGEST_ROW_GROUP)
 
+    def commit_signal(self) -> CommitSignal | None:
+        """Held: every write passes through here, so commits are seen as they happen."""
+        return self._commits if self.held else None
+
     def ingest_cache(self) -> RecentRaws:
         return RecentRaws()
 
@@ -131,6 +139,7 @@ class DuckDBStore(Store):
                 self._closed = True
                 self._writer.close()
                 self._con.close()
+                self._commits.close()
 
     def sql(self, query: str, params: list | None = None) -> Any:
         from opswb.store.duckdb.views import run_sql
