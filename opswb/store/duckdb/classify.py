@@ -127,6 +127,8 @@ SELECT $raw_base + s.seq, now(), s.text, s.tenant_id, s.idempotency_key, s.event
        s.error, coalesce(o.outcome, 'processed'), o.exception_id, $origin, $replay_of
 FROM _stage_in s LEFT JOIN _out o USING (seq)
 """
+# Arrivals of several requests stored together (group commit) carry their own origin.
+_INSERT_RAWS_OWN_ORIGIN = _INSERT_RAWS.replace("$origin", "s.origin")
 
 # Ordinary deliveries point at their raw for the payload; only replays carry their own.
 # A delivery's id is the counter plus its arrival's position: increasing, with gaps.
@@ -304,11 +306,11 @@ def _bump(con: duckdb.DuckDBPyConnection, name: str, by: int) -> None:
 
 
 def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
-                origin: str | None, replay_of: int | None = None,
+                origin: str | list[str] | None, replay_of: int | None = None,
                 with_outcomes: bool = False,
                 recent: RecentRaws | None = None) -> tuple[dict, list[dict]]:
     """Store and classify ``rows`` (staged tuples, or their ``stage_table``) inside the
-    caller's transaction.
+    caller's transaction. ``origin`` is the chunk's, or a list of one per arrival.
 
     Returns the §10 counts of this chunk and, when ``with_outcomes``, what became of each
     arrival, in input order (SPEC §9's ``results``, ``storage.arrival_results``), read
@@ -317,6 +319,12 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     chunk, then holds this one.
     """
     table = rows if hasattr(rows, "num_rows") else stage_table(rows)
+    origin_col = isinstance(origin, list)  # one per arrival
+    insert_raws = _INSERT_RAWS_OWN_ORIGIN if origin_col else _INSERT_RAWS
+    if origin_col:
+        import pyarrow as pa
+
+        table = table.append_column("origin", pa.array(origin, pa.string()))
     if table.num_rows == 0:
         return {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0,
                 "attached": 0}, []
@@ -325,8 +333,8 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     known = fill_fingerprints(con, recent)
     con.execute(_CLASSIFY)
     con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
-    con.execute(_INSERT_RAWS, {"raw_base": ids["raw"], "origin": origin,
-                               "replay_of": replay_of})
+    con.execute(insert_raws, {"raw_base": ids["raw"], "replay_of": replay_of,
+                              **({} if origin_col else {"origin": origin})})
     con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"], "raw_base": ids["raw"]})
     openers = [dict(zip([d[0] for d in cur.description], r))
                for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
