@@ -18,6 +18,7 @@ from opswb.core.fingerprint import dumps, loads
 from opswb.core.jsondiff import json_diff
 from opswb.core.mergepatch import merge_patch
 from opswb.core.staging import stage_table
+from opswb.store.duckdb import small
 from opswb.store.duckdb.connection import INGEST_ROW_GROUP
 from opswb.store.duckdb.fingerprints import fill_fingerprints
 from opswb.store.duckdb.queries import PAYLOAD_OF, RecentRaws, arrival_results, stored_events
@@ -329,6 +330,14 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
         return {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0,
                 "attached": 0}, []
     con.register("_stage_in", _batched(table))
+    if table.num_rows <= small.SMALL_CHUNK:
+        done = small.store_if_lone(con, table, origin, origin_col, replay_of,
+                                   with_outcomes)
+        if done is not None:
+            if recent is not None:
+                recent.hold(table, done[2], {})
+            con.unregister("_stage_in")
+            return done[0], done[1]
     ids = _next_ids(con)
     known = fill_fingerprints(con, recent)
     con.execute(_CLASSIFY)
