@@ -344,38 +344,78 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
     con.execute(insert_raws, {"raw_base": ids["raw"], "replay_of": replay_of,
                               **({} if origin_col else {"origin": origin})})
-    con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"], "raw_base": ids["raw"]})
-    openers = [dict(zip([d[0] for d in cur.description], r))
-               for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
-    _fill_stored_first(con, openers, known, recent)
-    if openers:
-        _insert_exceptions(con, openers)
-    con.execute(_INSERT_LONE_KEYS, {"raw_base": ids["raw"]})
-    con.execute(_KEY_AGG)
-    con.execute(_INSERT_KEYS)
-    con.execute(_UPDATE_KEYS)
-    con.execute(_UPDATE_ACTIVITY)
-    con.execute(_INSERT_ACTIVITY)
-    _bump(con, "raw", table.num_rows)
-    _bump(con, "exception", len(openers))
-    _bump(con, "delivery", table.num_rows)
+    n = _counts(con, table.num_rows)
+    opened = _write_outcomes(con, ids, n, known, recent)
+    con.execute(_BUMP, {"n": table.num_rows, "opened": opened})
     if recent is not None:  # this chunk, with the fingerprints stored beside its raws
         recent.hold(table, ids["raw"], dict(con.execute(
             "SELECT seq, fingerprint FROM _out WHERE fingerprint IS NOT NULL").fetchall()))
     outcomes = arrival_results(con.execute(
         _PER_ARRIVAL, {"raw_base": ids["raw"]}).fetchall()) if with_outcomes else []
-    counts = dict(con.execute(
-        "SELECT outcome, count(*) FROM _out GROUP BY outcome").fetchall())
-    for t in ("_cls", "_out", "_kagg", "_khit", "_fp", "_ck"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute(_DROP_TEMP)
     con.unregister("_stage_in")
-    counts["processed"] = table.num_rows - sum(
-        v for k, v in counts.items() if k != "processed")
-    summary = {"received": table.num_rows, "processed": counts.get("processed", 0),
-               "duplicates": counts.get("duplicates", 0),
-               "exceptions_opened": counts.get("exceptions_opened", 0),
-               "attached": counts.get("attached", 0)}
+    summary = {"received": table.num_rows, "processed": n["processed"],
+               "duplicates": n["duplicates"], "exceptions_opened": n["exceptions_opened"],
+               "attached": n["attached"]}
     return summary, outcomes
+
+
+# What the chunk's classification holds, so that statements with nothing to write are
+# skipped (each costs 1-7 ms whatever its input; a small chunk is mostly such costs).
+_COUNTS = """
+SELECT count(*), count(*) FILTER (WHERE outcome = 'duplicates'),
+       count(*) FILTER (WHERE outcome = 'exceptions_opened'),
+       count(*) FILTER (WHERE outcome = 'attached'),
+       count(*) FILTER (WHERE kind = 'processed'),
+       count(*) FILTER (WHERE valid AND kstate IS NULL),
+       count(*) FILTER (WHERE valid AND kstate IS NOT NULL),
+       count(*) FILTER (WHERE valid AND kstate IS NOT NULL AND kind IN ('unknown', 'conflict'))
+FROM _out
+"""
+
+_BUMP = """
+UPDATE counters SET value = value + CASE name WHEN 'exception' THEN $opened ELSE $n END
+WHERE name IN ('raw', 'delivery', 'exception')
+"""
+
+_DROP_TEMP = "; ".join(f"DROP TABLE IF EXISTS {t}"
+                       for t in ("_cls", "_out", "_kagg", "_khit", "_fp", "_ck"))
+
+
+def _counts(con: duckdb.DuckDBPyConnection, received: int) -> dict[str, int]:
+    (out, dups, opened, attached, contested_processed, new_keys, stored_keys,
+     stored_opened) = con.execute(_COUNTS).fetchall()[0]
+    lone = received - out  # arrivals absent from ``_out``: processed, their key's only
+    return {"duplicates": dups, "exceptions_opened": opened, "attached": attached,
+            "processed": received - dups - opened - attached, "lone": lone,
+            "delivered": contested_processed + lone, "new_keys": new_keys,
+            "stored_keys": stored_keys, "stored_opened": stored_opened}
+
+
+def _write_outcomes(con: duckdb.DuckDBPyConnection, ids: dict[str, int], n: dict[str, int],
+                    known: dict[int, tuple], recent: RecentRaws | None) -> int:
+    """Deliveries, exceptions and key records of the classified chunk, each statement
+    only when it has rows to write; returns the number of exceptions opened."""
+    if n["delivered"]:
+        con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"], "raw_base": ids["raw"]})
+    openers: list[dict] = []
+    if n["exceptions_opened"]:
+        openers = [dict(zip([d[0] for d in cur.description], r))
+                   for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
+        _fill_stored_first(con, openers, known, recent)
+        _insert_exceptions(con, openers)
+    if n["lone"]:
+        con.execute(_INSERT_LONE_KEYS, {"raw_base": ids["raw"]})
+    if n["new_keys"] or n["stored_keys"]:
+        con.execute(_KEY_AGG)
+    if n["new_keys"]:
+        con.execute(_INSERT_KEYS)
+    if n["stored_opened"]:
+        con.execute(_UPDATE_KEYS)
+    if n["stored_keys"]:
+        con.execute(_UPDATE_ACTIVITY)
+        con.execute(_INSERT_ACTIVITY)
+    return len(openers)
 
 
 def _batched(table: Any) -> Any:
