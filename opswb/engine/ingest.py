@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
-from opswb.core.errors import Conflict, InvalidRequest
+from opswb.core.errors import InvalidRequest
 from opswb.core.models import add_summaries, empty_summary
+from opswb.engine.group_commit import Pending, store_group
 from opswb.engine.readers import (
     READERS,
     Chunk,
@@ -240,33 +241,17 @@ def _file_chunks(path: Path, kind: str, offset: int) -> Prefetch:
 def ingest_batch(store: Store, rows: list[tuple], batch_id: str | None,
                  body_sha256: str | None = None) -> dict:
     """Ingest one HTTP batch in one transaction: the §10 summary plus ``results``, what
-    became of each arrival in input order (SPEC §9).
+    became of each arrival in input order (SPEC §9). The server queues batches and
+    commits them in groups (``group_commit``); embedded mode stores a group of one here.
 
     A batch id already stored answers zero counts and the first answer's ``results`` when
     ``body_sha256`` (of the request body) is the stored one, and is refused (``Conflict``,
     nothing stored) when it is not.
     """
-    total = empty_summary()
-    with store.write_chunk() as db:
-        if batch_id is not None:
-            stored = db.batch_record(batch_id)
-            if stored is not None:
-                _same_body(batch_id, stored["body_sha256"], body_sha256)
-                total["skipped_files"].append("batch:" + batch_id)
-                return dict(total, results=db.batch_results(stored))
-        summary, results = db.store_arrivals(
-            rows, "batch:" + batch_id if batch_id else "api", with_outcomes=True)
-        if batch_id is not None:
-            db.record_batch(batch_id, body_sha256, results)
-    return dict(add_summaries(total, summary), results=results)
-
-
-def _same_body(batch_id: str, stored: str | None, given: str | None) -> None:
-    # A batch stored before schema 4 has no recorded body: a retry, as it always was.
-    if stored is not None and stored != given:
-        raise Conflict(
-            f"Opswb-Batch-Id {batch_id!r} is already stored with a different body; nothing "
-            "was stored. A retry must send the same bytes; a new batch needs a new id")
+    answer = store_group(store, [Pending(rows, batch_id, body_sha256)])[0]
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
 
 
 def ingest_any(store: Store, source: Any, on_progress: Progress | None = None) -> dict:

@@ -33,8 +33,8 @@ class Session(ABC):
 
     # ---- storing arrivals (SPEC §3, §5, §10) -----------------------------------------
     @abstractmethod
-    def store_arrivals(self, rows: Any, origin: str | None, *, replay_of: int | None = None,
-                       with_outcomes: bool = False,
+    def store_arrivals(self, rows: Any, origin: str | list[str] | None, *,
+                       replay_of: int | None = None, with_outcomes: bool = False,
                        cache: Any = None) -> tuple[Summary, list[dict]]:
         """Store a chunk of staged arrivals (``opswb.core.staging``: tuples or their
         table) as raws, in arrival order, and apply SPEC §5's rules to them set-wise,
@@ -42,7 +42,8 @@ class Session(ABC):
 
         Returns the chunk's §10 counts and, when ``with_outcomes``, each arrival's §9
         result (``records.arrival_results``) in input order. ``origin`` names where the
-        chunk came from (a file's hash, ``batch:<id>``, ``api``, ``replay``);
+        chunk came from (a file's hash, ``batch:<id>``, ``api``, ``replay``), or is a list
+        of one per arrival (requests committed together);
         ``replay_of``: the ``INVALID_EVENT`` these arrivals fix. ``cache`` is what
         ``Store.ingest_cache()`` gave, passed to every chunk of one ingest."""
 

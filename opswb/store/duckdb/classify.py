@@ -18,6 +18,7 @@ from opswb.core.fingerprint import dumps, loads
 from opswb.core.jsondiff import json_diff
 from opswb.core.mergepatch import merge_patch
 from opswb.core.staging import stage_table
+from opswb.store.duckdb import small
 from opswb.store.duckdb.connection import INGEST_ROW_GROUP
 from opswb.store.duckdb.fingerprints import fill_fingerprints
 from opswb.store.duckdb.queries import PAYLOAD_OF, RecentRaws, arrival_results, stored_events
@@ -127,6 +128,8 @@ SELECT $raw_base + s.seq, now(), s.text, s.tenant_id, s.idempotency_key, s.event
        s.error, coalesce(o.outcome, 'processed'), o.exception_id, $origin, $replay_of
 FROM _stage_in s LEFT JOIN _out o USING (seq)
 """
+# Arrivals of several requests stored together (group commit) carry their own origin.
+_INSERT_RAWS_OWN_ORIGIN = _INSERT_RAWS.replace("$origin", "s.origin")
 
 # Ordinary deliveries point at their raw for the payload; only replays carry their own.
 # A delivery's id is the counter plus its arrival's position: increasing, with gaps.
@@ -304,11 +307,11 @@ def _bump(con: duckdb.DuckDBPyConnection, name: str, by: int) -> None:
 
 
 def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
-                origin: str | None, replay_of: int | None = None,
+                origin: str | list[str] | None, replay_of: int | None = None,
                 with_outcomes: bool = False,
                 recent: RecentRaws | None = None) -> tuple[dict, list[dict]]:
     """Store and classify ``rows`` (staged tuples, or their ``stage_table``) inside the
-    caller's transaction.
+    caller's transaction. ``origin`` is the chunk's, or a list of one per arrival.
 
     Returns the §10 counts of this chunk and, when ``with_outcomes``, what became of each
     arrival, in input order (SPEC §9's ``results``, ``storage.arrival_results``), read
@@ -317,48 +320,102 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     chunk, then holds this one.
     """
     table = rows if hasattr(rows, "num_rows") else stage_table(rows)
+    origin_col = isinstance(origin, list)  # one per arrival
+    insert_raws = _INSERT_RAWS_OWN_ORIGIN if origin_col else _INSERT_RAWS
+    if origin_col:
+        import pyarrow as pa
+
+        table = table.append_column("origin", pa.array(origin, pa.string()))
     if table.num_rows == 0:
         return {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0,
                 "attached": 0}, []
     con.register("_stage_in", _batched(table))
+    if table.num_rows <= small.SMALL_CHUNK:
+        done = small.store_if_lone(con, table, origin, origin_col, replay_of,
+                                   with_outcomes)
+        if done is not None:
+            if recent is not None:
+                recent.hold(table, done[2], {})
+            con.unregister("_stage_in")
+            return done[0], done[1]
     ids = _next_ids(con)
     known = fill_fingerprints(con, recent)
     con.execute(_CLASSIFY)
     con.execute(_ASSIGN, {"ex_base": ids["exception"], "raw_base": ids["raw"]})
-    con.execute(_INSERT_RAWS, {"raw_base": ids["raw"], "origin": origin,
-                               "replay_of": replay_of})
-    con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"], "raw_base": ids["raw"]})
-    openers = [dict(zip([d[0] for d in cur.description], r))
-               for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
-    _fill_stored_first(con, openers, known, recent)
-    if openers:
-        _insert_exceptions(con, openers)
-    con.execute(_INSERT_LONE_KEYS, {"raw_base": ids["raw"]})
-    con.execute(_KEY_AGG)
-    con.execute(_INSERT_KEYS)
-    con.execute(_UPDATE_KEYS)
-    con.execute(_UPDATE_ACTIVITY)
-    con.execute(_INSERT_ACTIVITY)
-    _bump(con, "raw", table.num_rows)
-    _bump(con, "exception", len(openers))
-    _bump(con, "delivery", table.num_rows)
+    con.execute(insert_raws, {"raw_base": ids["raw"], "replay_of": replay_of,
+                              **({} if origin_col else {"origin": origin})})
+    n = _counts(con, table.num_rows)
+    opened = _write_outcomes(con, ids, n, known, recent)
+    con.execute(_BUMP, {"n": table.num_rows, "opened": opened})
     if recent is not None:  # this chunk, with the fingerprints stored beside its raws
         recent.hold(table, ids["raw"], dict(con.execute(
             "SELECT seq, fingerprint FROM _out WHERE fingerprint IS NOT NULL").fetchall()))
     outcomes = arrival_results(con.execute(
         _PER_ARRIVAL, {"raw_base": ids["raw"]}).fetchall()) if with_outcomes else []
-    counts = dict(con.execute(
-        "SELECT outcome, count(*) FROM _out GROUP BY outcome").fetchall())
-    for t in ("_cls", "_out", "_kagg", "_khit", "_fp", "_ck"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute(_DROP_TEMP)
     con.unregister("_stage_in")
-    counts["processed"] = table.num_rows - sum(
-        v for k, v in counts.items() if k != "processed")
-    summary = {"received": table.num_rows, "processed": counts.get("processed", 0),
-               "duplicates": counts.get("duplicates", 0),
-               "exceptions_opened": counts.get("exceptions_opened", 0),
-               "attached": counts.get("attached", 0)}
+    summary = {"received": table.num_rows, "processed": n["processed"],
+               "duplicates": n["duplicates"], "exceptions_opened": n["exceptions_opened"],
+               "attached": n["attached"]}
     return summary, outcomes
+
+
+# What the chunk's classification holds, so that statements with nothing to write are
+# skipped (each costs 1-7 ms whatever its input; a small chunk is mostly such costs).
+_COUNTS = """
+SELECT count(*), count(*) FILTER (WHERE outcome = 'duplicates'),
+       count(*) FILTER (WHERE outcome = 'exceptions_opened'),
+       count(*) FILTER (WHERE outcome = 'attached'),
+       count(*) FILTER (WHERE kind = 'processed'),
+       count(*) FILTER (WHERE valid AND kstate IS NULL),
+       count(*) FILTER (WHERE valid AND kstate IS NOT NULL),
+       count(*) FILTER (WHERE valid AND kstate IS NOT NULL AND kind IN ('unknown', 'conflict'))
+FROM _out
+"""
+
+_BUMP = """
+UPDATE counters SET value = value + CASE name WHEN 'exception' THEN $opened ELSE $n END
+WHERE name IN ('raw', 'delivery', 'exception')
+"""
+
+_DROP_TEMP = "; ".join(f"DROP TABLE IF EXISTS {t}"
+                       for t in ("_cls", "_out", "_kagg", "_khit", "_fp", "_ck"))
+
+
+def _counts(con: duckdb.DuckDBPyConnection, received: int) -> dict[str, int]:
+    (out, dups, opened, attached, contested_processed, new_keys, stored_keys,
+     stored_opened) = con.execute(_COUNTS).fetchall()[0]
+    lone = received - out  # arrivals absent from ``_out``: processed, their key's only
+    return {"duplicates": dups, "exceptions_opened": opened, "attached": attached,
+            "processed": received - dups - opened - attached, "lone": lone,
+            "delivered": contested_processed + lone, "new_keys": new_keys,
+            "stored_keys": stored_keys, "stored_opened": stored_opened}
+
+
+def _write_outcomes(con: duckdb.DuckDBPyConnection, ids: dict[str, int], n: dict[str, int],
+                    known: dict[int, tuple], recent: RecentRaws | None) -> int:
+    """Deliveries, exceptions and key records of the classified chunk, each statement
+    only when it has rows to write; returns the number of exceptions opened."""
+    if n["delivered"]:
+        con.execute(_INSERT_DELIVERIES, {"d_base": ids["delivery"], "raw_base": ids["raw"]})
+    openers: list[dict] = []
+    if n["exceptions_opened"]:
+        openers = [dict(zip([d[0] for d in cur.description], r))
+                   for cur in [con.execute(_OPENERS)] for r in cur.fetchall()]
+        _fill_stored_first(con, openers, known, recent)
+        _insert_exceptions(con, openers)
+    if n["lone"]:
+        con.execute(_INSERT_LONE_KEYS, {"raw_base": ids["raw"]})
+    if n["new_keys"] or n["stored_keys"]:
+        con.execute(_KEY_AGG)
+    if n["new_keys"]:
+        con.execute(_INSERT_KEYS)
+    if n["stored_opened"]:
+        con.execute(_UPDATE_KEYS)
+    if n["stored_keys"]:
+        con.execute(_UPDATE_ACTIVITY)
+        con.execute(_INSERT_ACTIVITY)
+    return len(openers)
 
 
 def _batched(table: Any) -> Any:

@@ -22,8 +22,8 @@ class DuckDBSession(Session):
         self.con = con
 
     # ---- storing arrivals -------------------------------------------------------------
-    def store_arrivals(self, rows: Any, origin: str | None, *, replay_of: int | None = None,
-                       with_outcomes: bool = False,
+    def store_arrivals(self, rows: Any, origin: str | list[str] | None, *,
+                       replay_of: int | None = None, with_outcomes: bool = False,
                        cache: Any = None) -> tuple[Summary, list[dict]]:
         return classify.store_chunk(self.con, rows, origin, replay_of=replay_of,
                                     with_outcomes=with_outcomes, recent=cache)

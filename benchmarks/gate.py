@@ -1,0 +1,397 @@
+"""The live gate: single-event POSTs over HTTP against the HTTP floor and a SQLite gate.
+
+    python benchmarks/gate.py [--events 1000] [--clients 1,8,32] [--baseline-rev REV]
+                              [--big N] [--workdir DIR] [--json OUT]
+
+Starts, each as its own process on a free 127.0.0.1 port, servers on the same
+FastAPI + uvicorn stack:
+
+  floor          a no-op ``POST /v1/events`` (reads the body, answers a fixed JSON)
+  sqlite         a SQLite gate: one transaction per request behind one lock (key lookup,
+                 raw insert, key insert or state change, outbox insert; WAL,
+                 synchronous=NORMAL), the §5 rules for one event
+  opswb          ``opswb serve`` of this working tree over a fresh store
+  opswb-before   ``opswb serve`` of ``--baseline-rev`` (``git archive``), fresh store
+  opswb-big      this tree's ``opswb serve`` over a store of ``--big`` N arrivals
+                 (built with ``opswb.testing.synth``, or reused)
+
+Then, for each client count, the same client code drives each server in turn: that many
+threads, each with its own keep-alive ``httpx.Client``, post one new event per request
+(its own key) until ``--events`` requests are answered or ``--max-seconds`` pass, after
+a few warm-up requests. Prints events/s, p50, p99 and the server's CPU time per event
+(from /proc) per server and client count, and the ratios the issue sets targets on.
+Figures only: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request  # the comparison apps' handlers name these in annotations
+from fastapi.responses import Response
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WARMUP = 3
+
+
+# -- the comparison servers (run in a child process: --serve floor|sqlite) -------------
+def floor_app() -> Any:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    answer = json.dumps({"received": 1, "processed": 1}).encode()
+
+    @app.post("/v1/events")
+    async def post_events(request: Request) -> Response:
+        await request.body()
+        return Response(answer, media_type="application/json")
+
+    return app
+
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS raws (raw_id INTEGER PRIMARY KEY, text TEXT NOT NULL,
+  tenant_id TEXT, idempotency_key TEXT, outcome TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys (tenant_id TEXT NOT NULL, idempotency_key TEXT NOT NULL,
+  state TEXT NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (tenant_id, idempotency_key))
+  WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (delivery_id INTEGER PRIMARY KEY, raw_id INTEGER,
+  tenant_id TEXT, idempotency_key TEXT, payload TEXT);
+CREATE TABLE IF NOT EXISTS exceptions (exception_id INTEGER PRIMARY KEY, raw_id INTEGER,
+  reason_code TEXT);
+"""
+
+
+def sqlite_app(db: str) -> Any:
+    """One event per request, one transaction each, behind one lock."""
+    import hashlib
+    import sqlite3
+
+    import orjson
+    from fastapi import FastAPI
+    from fastapi.concurrency import run_in_threadpool
+
+    from opswb.testing.reference import load_allowlist
+
+    allow = load_allowlist()
+    con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.executescript(_SQLITE_SCHEMA)
+    lock = threading.Lock()
+
+    def gate(text: bytes) -> dict:
+        ev = orjson.loads(text)
+        tenant, key, etype = ev["tenant_id"], ev["idempotency_key"], ev["event_type"]
+        fp = hashlib.sha256(orjson.dumps({"event_type": etype, "payload": ev["payload"]},
+                                         option=orjson.OPT_SORT_KEYS)).hexdigest()
+        with lock:
+            con.execute("BEGIN")
+            try:
+                row = con.execute("SELECT state, fingerprint FROM keys WHERE tenant_id = ?"
+                                  " AND idempotency_key = ?", (tenant, key)).fetchone()
+                if row is None:
+                    allowed = ("", etype) in allow or (tenant, etype) in allow
+                    outcome = "processed" if allowed else "exception_opened"
+                    con.execute("INSERT INTO keys VALUES (?, ?, ?, ?)", (
+                        tenant, key, "processed" if allowed else "quarantined", fp))
+                elif row[0] == "quarantined":
+                    outcome = "attached"
+                elif row[1] == fp:
+                    outcome = "duplicate"
+                else:
+                    outcome = "exception_opened"
+                    con.execute("UPDATE keys SET state = 'quarantined' WHERE tenant_id = ?"
+                                " AND idempotency_key = ?", (tenant, key))
+                raw_id = con.execute("INSERT INTO raws (text, tenant_id, idempotency_key,"
+                                     " outcome) VALUES (?, ?, ?, ?)",
+                                     (text.decode(), tenant, key, outcome)).lastrowid
+                if outcome == "processed":
+                    con.execute("INSERT INTO outbox (raw_id, tenant_id, idempotency_key,"
+                                " payload) VALUES (?, ?, ?, ?)",
+                                (raw_id, tenant, key, orjson.dumps(ev["payload"]).decode()))
+                elif outcome == "exception_opened":
+                    con.execute("INSERT INTO exceptions (raw_id, reason_code) VALUES (?, ?)",
+                                (raw_id, "CONFLICT_OR_UNKNOWN"))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return {"received": 1, "results": [{"raw_id": str(raw_id), "outcome": outcome}]}
+
+    app = FastAPI()
+
+    @app.post("/v1/events")
+    async def post_events(request: Request) -> Response:
+        body = await request.body()
+        return Response(orjson.dumps(await run_in_threadpool(gate, body)),
+                        media_type="application/json")
+
+    return app
+
+
+def serve_child(kind: str, port: int, db: str | None) -> None:
+    import uvicorn
+
+    app = floor_app() if kind == "floor" else sqlite_app(str(db))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+# -- starting servers -------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One server process on a free loopback port."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, token: str,
+                 src: Path | None = None):
+        self.name, self.port, self.token, self.log = name, free_port(), token, log
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPSWB_")}
+        env.update(OPSWB_API_TOKEN=token, OPSWB_LOG_LEVEL="warning")
+        if src is not None:  # the baseline's package shadows the working tree's
+            env["PYTHONPATH"] = str(src)
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen([*argv, "--port", str(self.port)], env=env,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=src or ROOT)
+
+    def wait(self, timeout: float = 120) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                httpx.get(self.url + "/v1/health", timeout=5, headers=self.headers())
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise SystemExit(f"{self.name} did not come up:\n{self.log.read_text()[-3000:]}")
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (all its threads), from /proc."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def opswb_argv(db: Path) -> list[str]:
+    return [sys.executable, "-m", "opswb.cli", "serve", "--db", str(db), "--host", "127.0.0.1"]
+
+
+def export_rev(rev: str, workdir: Path) -> Path:
+    """The package as commit ``rev`` had it, unpacked under ``workdir``."""
+    dest = workdir / "baseline-src"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "opswb", "data"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def build_big(db: Path, n: int, workdir: Path) -> None:
+    """A store of ``n`` generated arrivals (embedded bulk ingest), unless it has them."""
+    import opswb
+    from opswb.testing import synth
+
+    if db.exists() and opswb.connect(str(db)).health()["raw_events"] >= n:
+        print(f"reusing {db}", flush=True)
+        return
+    src = workdir / f"big-{n}.jsonl"
+    if not src.exists():
+        synth.write_jsonl(src, n, seed=7)
+    t0 = time.perf_counter()
+    opswb.connect(str(db)).ingest(str(src))
+    print(f"built {db} ({n:,} arrivals) in {time.perf_counter() - t0:.0f}s", flush=True)
+
+
+# -- the client ---------------------------------------------------------------------------
+def event_body(run: str, i: int) -> bytes:
+    return json.dumps({"tenant_id": "acme", "idempotency_key": f"{run}-{i}",
+                       "event_type": "payment.captured", "source": "gate-bench",
+                       "payload": {"amount": 1000 + i % 977, "currency": "EUR",
+                                   "customer_id": f"c_{i % 1013}"}}).encode()
+
+
+def drive(server: Server, clients: int, events: int, max_seconds: float) -> dict[str, Any]:
+    """``clients`` threads posting single new events; latencies of answered requests."""
+    import httpx
+
+    run = f"{server.name}-{clients}-{secrets.token_hex(3)}"
+    lock, counter, lat, errors = threading.Lock(), [0], [], []
+    start = threading.Barrier(clients + 1)
+    deadline: list[float] = [0.0]
+
+    def client(c: int) -> None:
+        with httpx.Client(base_url=server.url, headers=server.headers(), timeout=60) as h:
+            for w in range(WARMUP):
+                h.post("/v1/events", content=event_body(f"{run}-w{c}", w))
+            start.wait()
+            mine = []
+            while time.perf_counter() < deadline[0]:
+                with lock:
+                    i = counter[0]
+                    if i >= events:
+                        break
+                    counter[0] += 1
+                t0 = time.perf_counter()
+                r = h.post("/v1/events", content=event_body(run, i))
+                mine.append((time.perf_counter() - t0) * 1000)
+                if r.status_code != 200:
+                    errors.append(f"{r.status_code} {r.text[:120]}")
+            with lock:
+                lat.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    deadline[0] = time.perf_counter() + max_seconds + 60  # set before the barrier opens
+    start.wait()
+    t0, cpu0 = time.perf_counter(), server.cpu_seconds()
+    deadline[0] = t0 + max_seconds
+    for t in threads:
+        t.join()
+    took, cpu = time.perf_counter() - t0, server.cpu_seconds() - cpu0
+    lat.sort()
+    p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))] if lat else 0.0
+    return {"requests": len(lat), "seconds": took, "events_per_s": len(lat) / took,
+            "p50_ms": statistics.median(lat) if lat else 0.0, "p99_ms": p99,
+            "server_cpu_ms_per_event": cpu * 1000 / len(lat) if lat else 0.0,
+            "errors": len(errors), "first_error": errors[0] if errors else None}
+
+
+# -- the driver -------------------------------------------------------------------------
+def start_servers(args: argparse.Namespace, workdir: Path) -> list[Server]:
+    token = secrets.token_urlsafe(16)
+    me = [sys.executable, __file__, "--serve"]
+    for p in workdir.glob("gate-*"):
+        p.unlink()
+    servers = [Server("floor", [*me, "floor"], workdir / "floor.log", token),
+               Server("sqlite", [*me, "sqlite", "--db", str(workdir / "gate-sqlite.db")],
+                      workdir / "sqlite.log", token),
+               Server("opswb", opswb_argv(workdir / "gate-opswb.duckdb"),
+                      workdir / "opswb.log", token)]
+    if args.baseline_rev:
+        src = export_rev(args.baseline_rev, workdir)
+        servers.append(Server("opswb-before", opswb_argv(workdir / "gate-before.duckdb"),
+                              workdir / "before.log", token, src=src))
+    if args.big:
+        big = Path(args.big_db) if args.big_db else workdir / f"big-{args.big}.duckdb"
+        build_big(big, args.big, workdir)
+        servers.append(Server("opswb-big", opswb_argv(big), workdir / "big.log", token))
+    for s in servers:
+        s.wait()
+    return servers
+
+
+def report(res: dict[str, dict[int, dict]], levels: list[int]) -> dict[str, float]:
+    print(f"\n{'server':<14}{'clients':>8}{'requests':>10}{'events/s':>10}{'p50 ms':>9}"
+          f"{'p99 ms':>9}{'server CPU ms/event':>21}{'errors':>8}")
+    for name, by in res.items():
+        for c in levels:
+            r = by[c]
+            print(f"{name:<14}{c:>8}{r['requests']:>10}{r['events_per_s']:>10,.0f}"
+                  f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+                  f"{r['server_cpu_ms_per_event']:>21.2f}{r['errors']:>8}")
+    ratios = {}
+    for c in levels:
+        rate = res["opswb"][c]["events_per_s"]
+        ratios[f"opswb/floor @{c}"] = rate / res["floor"][c]["events_per_s"]
+        ratios[f"opswb/sqlite @{c}"] = rate / res["sqlite"][c]["events_per_s"]
+        for other in ("opswb-before", "opswb-big"):
+            if other in res:
+                ratios[f"{other}/opswb @{c}"] = res[other][c]["events_per_s"] / rate
+    print("\nratios (events/s over events/s):")
+    for k, v in ratios.items():
+        print(f"  {k:<24}{v:7.2f}x")
+    load = os.getloadavg()[0]
+    print(f"\n(load average {load:.1f} on {os.cpu_count()} CPUs; the clients share the "
+          "machine with the servers. Server CPU ms/event is the steadier figure when other "
+          "work shares the machine: it counts the server's own threads only.)")
+    for name, by in res.items():
+        for c in levels:
+            if by[c]["errors"]:
+                print(f"{name} @{c}: {by[c]['errors']} errors, e.g. {by[c]['first_error']}")
+    return ratios
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=1000, help="requests per server and level")
+    ap.add_argument("--clients", default="1,8,32", help="client counts, comma-separated")
+    ap.add_argument("--max-seconds", type=float, default=20.0, help="cap per measurement")
+    ap.add_argument("--baseline-rev", help="also run opswb serve of this commit")
+    ap.add_argument("--big", type=int, default=0, help="also run over a store of N raws")
+    ap.add_argument("--big-db", help="where the big store is (built if it lacks events)")
+    ap.add_argument("--workdir", help="stores and logs (kept); default a temp dir")
+    ap.add_argument("--json", dest="json_out", help="write the figures to this file")
+    ap.add_argument("--serve", choices=("floor", "sqlite"), help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--db", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.serve:
+        serve_child(args.serve, args.port, args.db)
+        return 0
+    levels = [int(c) for c in args.clients.split(",")]
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="opswb-gate-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    servers = start_servers(args, workdir)
+    res: dict[str, dict[int, dict]] = {s.name: {} for s in servers}
+    try:
+        for c in levels:  # every server at one level before the next level
+            for s in servers:
+                res[s.name][c] = drive(s, c, args.events, args.max_seconds)
+                print(f"{s.name:<14} {c:>3} clients: {res[s.name][c]['events_per_s']:8,.0f}"
+                      f" events/s  p50 {res[s.name][c]['p50_ms']:6.1f} ms", flush=True)
+    finally:
+        for s in servers:
+            s.stop()
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    ratios = report(res, levels)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(
+            {"levels": levels, "events": args.events, "results": res, "ratios": ratios,
+             "baseline_rev": args.baseline_rev, "big": args.big,
+             "machine": {"cpus": os.cpu_count(), "load": os.getloadavg()[0]}}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
