@@ -113,8 +113,24 @@ class Session(ABC):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = None,
-                        after_raw_id: int | None = None) -> list[dict]:
-        """Exceptions matching every filter given, oldest first (by opening raw)."""
+                        after_raw_id: int | None = None,
+                        group_id: str | None = None) -> list[dict]:
+        """Exceptions matching every filter given, oldest first (by opening raw);
+        ``group_id`` is a failure group's (``failure_groups``)."""
+
+    @abstractmethod
+    def failure_groups(self, status: str | None, tenant_id: str | None,
+                       reason_code: str | None, limit: int,
+                       after: tuple[int, str] | None = None) -> list[dict]:
+        """Failure groups of the exceptions matching every filter given (``status``
+        None: any), largest first, ties by ``group_id``; at most ``limit``, after the
+        ``(count, group_id)`` that ended the previous page. Each: ``group_id``,
+        ``reason_code``, ``signature`` (the unknown type; a conflict's sorted list of
+        JSON-Pointer paths that differed between FIRST and the opening arrival; the
+        failed rule of an invalid arrival), ``count``, ``tenants``, ``tenant_count``,
+        ``sources``, ``source_count``, ``first_seen``, ``last_seen``,
+        ``sample_exception_id`` (the group's oldest). A group is the same whatever the
+        filters: its id works as a filter of ``list_exceptions``. One statement."""
 
     @abstractmethod
     def open_exception_of_key(self, tenant_id: str, idempotency_key: str) -> int | None:

@@ -20,6 +20,7 @@ from opswb.core.mergepatch import merge_patch
 from opswb.core.staging import stage_table
 from opswb.store.duckdb.connection import INGEST_ROW_GROUP
 from opswb.store.duckdb.fingerprints import fill_fingerprints
+from opswb.store.duckdb.groups import GROUP_ID_SQL, SIGNATURE_SQL
 from opswb.store.duckdb.queries import PAYLOAD_OF, RecentRaws, arrival_results, stored_events
 
 
@@ -260,6 +261,16 @@ def _details(row: dict) -> tuple[str, str]:
     return "IDEMPOTENCY_CONFLICT", dumps(details)
 
 
+# The chunk's new exceptions, each with its failure group (groups.py).
+_INSERT_EXCEPTIONS = f"""
+INSERT INTO exceptions (exception_id, tenant_id, idempotency_key, source, reason_code,
+                        details, raw_id, status, created_at, signature, group_id)
+SELECT exception_id, tenant_id, idempotency_key, source, reason_code, details, raw_id,
+       'open', now(), signature, {GROUP_ID_SQL}
+FROM (SELECT *, {SIGNATURE_SQL} AS signature FROM _ex_in)
+"""
+
+
 def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> None:
     rows = []
     for o in openers:
@@ -273,11 +284,7 @@ def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> N
         [pa.array(c, f.type) for c, f in zip(zip(*rows), schema)], schema=schema)
     con.register("_ex_in", table)
     try:
-        con.execute(
-            "INSERT INTO exceptions (exception_id, tenant_id, idempotency_key, source,"
-            " reason_code, details, raw_id, status, created_at) SELECT exception_id,"
-            " tenant_id, idempotency_key, source, reason_code, details, raw_id, 'open', now()"
-            " FROM _ex_in")
+        con.execute(_INSERT_EXCEPTIONS)
     finally:
         con.unregister("_ex_in")
 

@@ -277,9 +277,11 @@ def exception_by_id(con: duckdb.DuckDBPyConnection, exception_id: int) -> dict |
 def list_exceptions(con: duckdb.DuckDBPyConnection, status: str | None = "open",
                     tenant_id: str | None = None, reason_code: str | None = None,
                     source: str | None = None, idempotency_key: str | None = None,
-                    limit: int | None = None, after_raw_id: int | None = None) -> list[dict]:
+                    limit: int | None = None, after_raw_id: int | None = None,
+                    group_id: str | None = None) -> list[dict]:
     """Exceptions matching the filters, oldest first (by opening arrival)."""
-    where, args = _filter_sql(status, tenant_id, reason_code, source, idempotency_key)
+    where, args = _filter_sql(status, tenant_id, reason_code, source, idempotency_key,
+                              group_id)
     if after_raw_id is not None:
         where.append("raw_id > ?")
         args.append(after_raw_id)
@@ -290,11 +292,12 @@ def list_exceptions(con: duckdb.DuckDBPyConnection, status: str | None = "open",
     return _rows(con.execute(sql, args))
 
 
-def _filter_sql(status, tenant_id, reason_code, source, key) -> tuple[list[str], list]:
+def _filter_sql(status, tenant_id, reason_code, source, key,
+                group_id=None) -> tuple[list[str], list]:
     where, args = [], []
     for col, val in (("status", status), ("tenant_id", tenant_id),
                      ("reason_code", reason_code), ("source", source),
-                     ("idempotency_key", key)):
+                     ("idempotency_key", key), ("group_id", group_id)):
         if val is not None and val != "":
             where.append(f"{col} = ?")
             args.append(val)

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from opswb.store.base import Session, Summary
-from opswb.store.duckdb import classify, decisions, queries
+from opswb.store.duckdb import classify, decisions, groups, queries
 
 
 class DuckDBSession(Session):
@@ -77,9 +77,15 @@ class DuckDBSession(Session):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = None,
-                        after_raw_id: int | None = None) -> list[dict]:
+                        after_raw_id: int | None = None,
+                        group_id: str | None = None) -> list[dict]:
         return queries.list_exceptions(self.con, status, tenant_id, reason_code, source,
-                                       idempotency_key, limit, after_raw_id)
+                                       idempotency_key, limit, after_raw_id, group_id)
+
+    def failure_groups(self, status: str | None, tenant_id: str | None,
+                       reason_code: str | None, limit: int,
+                       after: tuple[int, str] | None = None) -> list[dict]:
+        return groups.failure_groups(self.con, status, tenant_id, reason_code, limit, after)
 
     def open_exception_of_key(self, tenant_id: str, idempotency_key: str) -> int | None:
         return queries.open_exception_of_key(self.con, tenant_id, idempotency_key)
