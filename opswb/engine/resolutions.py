@@ -131,7 +131,7 @@ def preview_replay(db: Session, exception_id: Any,
 def _adjudicate(db: Session, ex: dict, state: str, extra_fps: list[str],
                 **sets: Any) -> str | None:
     """Move the exception's key to ``state``, adding fingerprints; returns state before."""
-    rec = db.key_record(ex["tenant_id"], ex["idempotency_key"])
+    rec = db.key_record(ex["tenant_id"], ex["idempotency_key"], int(ex["exception_id"]))
     if rec is None:
         return None
     # The record as read (key_record) carries a fingerprint the store left to be computed
@@ -212,7 +212,7 @@ def reopen_one(db: Session, exception_id: Any, actor: Any,
         other = db.open_exception_of_key(ex["tenant_id"], ex["idempotency_key"])
         if other is not None:
             raise Conflict(f"key {ex['idempotency_key']!r} already has open exception {other}")
-        rec = db.key_record(ex["tenant_id"], ex["idempotency_key"])
+        rec = db.key_record(ex["tenant_id"], ex["idempotency_key"], ex_id)
         before = rec["state"] if rec else None
         db.update_key(ex["tenant_id"], ex["idempotency_key"], "quarantined", None, ex_id)
     db.reopen_exception(ex_id)

@@ -86,9 +86,12 @@ class Session(ABC):
         """SPEC §4 fingerprints of stored valid raws."""
 
     @abstractmethod
-    def key_record(self, tenant_id: str | None, idempotency_key: str | None) -> dict | None:
+    def key_record(self, tenant_id: str | None, idempotency_key: str | None,
+                   exception_id: int | None = None) -> dict | None:
         """A key's record (SPEC §5 fields plus ``open_exception_id`` and
-        ``first_exception_raw_id``), not in API form; None for no key."""
+        ``first_exception_raw_id``), not in API form; None for no key. Given the id of
+        one of the key's exceptions, the lookup may use what that exception recorded of
+        its key to stay selective on a large store (same answer)."""
 
     @abstractmethod
     def key_arrivals(self, record: dict | None) -> list[dict]:

@@ -149,17 +149,22 @@ def test_stored_groups_of_an_older_store_are_filled_in_alike(db_path):
     wb.ingest_batch(_events())
     con = duckdb.connect(db_path)
     try:
-        written = con.execute("SELECT exception_id, signature, group_id FROM exceptions"
-                              " ORDER BY 1").fetchall()
-        con.execute("UPDATE exceptions SET signature = NULL, group_id = NULL")
+        cols = "exception_id, signature, group_id, key_first_raw_id"
+        written = con.execute(f"SELECT {cols} FROM exceptions ORDER BY 1").fetchall()
+        con.execute("UPDATE exceptions SET signature = NULL, group_id = NULL,"
+                    " key_first_raw_id = NULL")
         sql = resources.files("opswb.store.duckdb").joinpath(
             "sql/0006_failure_groups.sql").read_text()
         con.execute(sql)
-        again = con.execute("SELECT exception_id, signature, group_id FROM exceptions"
-                            " ORDER BY 1").fetchall()
+        again = con.execute(f"SELECT {cols} FROM exceptions ORDER BY 1").fetchall()
+        keyed = con.execute("SELECT count(*) FROM exceptions WHERE key_first_raw_id ="
+                            " (SELECT first_raw_id FROM idempotency_keys k WHERE"
+                            " k.tenant_id = exceptions.tenant_id AND"
+                            " k.idempotency_key = exceptions.idempotency_key)").fetchone()[0]
     finally:
         con.close()
     assert again == written and all(r[2] for r in written)
+    assert keyed == 7  # every conflict and unknown type knows where its key began
 
 
 def test_plan_writes_nothing(db_path):

@@ -33,6 +33,7 @@ def _exception_schema() -> Any:
         ("exception_id", pa.int64()), ("tenant_id", pa.string()),
         ("idempotency_key", pa.string()), ("source", pa.string()),
         ("reason_code", pa.string()), ("details", pa.string()), ("raw_id", pa.int64()),
+        ("key_first_raw_id", pa.int64()),
     ])
 
 # Arrivals of contested keys (``_ck``) joined with their key record and classified in
@@ -207,7 +208,10 @@ SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, st.source, o.ki
        o.valid, st.error, st.event_type, {PAYLOAD_OF.format(s="st.")} AS payload, o.allowed,
        fo.event_type AS first_type, fo.payload AS first_payload,
        CASE WHEN fo.raw_id IS NULL THEN k.override_patch END AS first_patch,
-       coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id
+       coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id,
+       CASE WHEN o.kind = 'unknown' THEN o.raw_id
+            WHEN o.kind = 'conflict' THEN coalesce(k.first_raw_id, fo.raw_id) END
+         AS key_first_raw_id
 FROM _out o JOIN _stage_in st USING (seq)
 LEFT JOIN _khit k
   ON o.kind = 'conflict' AND k.tenant_id = o.tenant_id
@@ -264,9 +268,10 @@ def _details(row: dict) -> tuple[str, str]:
 # The chunk's new exceptions, each with its failure group (groups.py).
 _INSERT_EXCEPTIONS = f"""
 INSERT INTO exceptions (exception_id, tenant_id, idempotency_key, source, reason_code,
-                        details, raw_id, status, created_at, signature, group_id)
+                        details, raw_id, status, created_at, signature, group_id,
+                        key_first_raw_id)
 SELECT exception_id, tenant_id, idempotency_key, source, reason_code, details, raw_id,
-       'open', now(), signature, {GROUP_ID_SQL}
+       'open', now(), signature, {GROUP_ID_SQL}, key_first_raw_id
 FROM (SELECT *, {SIGNATURE_SQL} AS signature FROM _ex_in)
 """
 
@@ -276,7 +281,7 @@ def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> N
     for o in openers:
         reason, details = _details(o)
         rows.append((o["exception_id"], o["tenant_id"], o["idempotency_key"], o["source"],
-                     reason, details, o["raw_id"]))
+                     reason, details, o["raw_id"], o["key_first_raw_id"]))
     import pyarrow as pa
 
     schema = _exception_schema()

@@ -148,13 +148,25 @@ def key_deliveries(con: duckdb.DuckDBPyConnection, rec: dict | None) -> list[dic
 
 
 def key_record(con: duckdb.DuckDBPyConnection, tenant_id: str | None,
-               key: str | None) -> dict | None:
+               key: str | None, exception_id: int | None = None) -> dict | None:
+    """A key's record; given one of its exceptions, found by where the key began.
+
+    The exception recorded its key's ``first_raw_id`` when it opened (sql/0006): the key
+    table is in first_raw_id order, row group by row group, so an equality on it reads
+    one row group instead of the whole table (a point lookup stays fast on a big store).
+    """
     if tenant_id is None or key is None:
         return None
+    where, args = "tenant_id = ? AND idempotency_key = ?", [tenant_id, key]
+    if exception_id is not None:
+        begun = fetch_one(con.execute(
+            "SELECT key_first_raw_id FROM exceptions WHERE exception_id = ?", [exception_id]))
+        if begun and begun[0] is not None:
+            where += " AND first_raw_id = ?"
+            args.append(begun[0])
     cur = con.execute(
         "SELECT " + ", ".join(KEY_FIELDS) + ", open_exception_id, first_exception_raw_id"
-        " FROM key_records WHERE tenant_id = ? AND idempotency_key = ?",
-        [tenant_id, key])
+        " FROM key_records WHERE " + where, args)
     names = [d[0] for d in cur.description]
     row = fetch_one(cur)
     return _fill_key_fingerprint(con, dict(zip(names, row))) if row else None

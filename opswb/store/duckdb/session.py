@@ -57,8 +57,9 @@ class DuckDBSession(Session):
     def raw_fingerprints(self, raw_ids: list[int]) -> dict[int, str]:
         return queries.raw_fingerprints(self.con, raw_ids)
 
-    def key_record(self, tenant_id: str | None, idempotency_key: str | None) -> dict | None:
-        return queries.key_record(self.con, tenant_id, idempotency_key)
+    def key_record(self, tenant_id: str | None, idempotency_key: str | None,
+                   exception_id: int | None = None) -> dict | None:
+        return queries.key_record(self.con, tenant_id, idempotency_key, exception_id)
 
     def key_arrivals(self, record: dict | None) -> list[dict]:
         return queries.key_arrivals(self.con, record)

@@ -25,3 +25,13 @@ UPDATE exceptions SET group_id = CASE reason_code
     WHEN 'IDEMPOTENCY_CONFLICT' THEN 'conflict' WHEN 'UNKNOWN_EVENT_TYPE' THEN 'unknown'
     ELSE 'invalid' END || '-' || left(sha256(reason_code || chr(10) || signature), 16)
 WHERE group_id IS NULL;
+
+-- Where the exception's key began (its record's first_raw_id), so that the detail and a
+-- resolution find the key record by a range DuckDB prunes row groups with, instead of
+-- reading the whole keys table (issue 17, "detail at scale"). NULL for INVALID_EVENT.
+ALTER TABLE exceptions ADD COLUMN IF NOT EXISTS key_first_raw_id BIGINT;
+
+UPDATE exceptions AS e SET key_first_raw_id = k.first_raw_id
+FROM idempotency_keys k
+WHERE e.key_first_raw_id IS NULL AND e.reason_code <> 'INVALID_EVENT'
+  AND k.tenant_id = e.tenant_id AND k.idempotency_key = e.idempotency_key;
