@@ -249,10 +249,21 @@ def console(db: Db = None, port: Annotated[int, typer.Option("--port")] = 8866) 
                                 "ignore_unknown_options": True})
 @command
 def report(ctx: typer.Context, db: Db = None,
-           out: Annotated[str, typer.Option("--out")] = "reports",
-           as_of: Annotated[str | None, typer.Option("--as-of")] = None) -> None:
-    """Run the papermill health report (extra `-p NAME VALUE` pairs are notebook
-    parameters); exit 2 when a threshold is breached."""
+           out: Annotated[str, typer.Option("--out", help="Folder for the report files.")
+                          ] = "reports",
+           as_of: Annotated[str | None, typer.Option(
+               "--as-of", help="Report clock, ISO 8601 (default now).")] = None) -> None:
+    """Run the papermill health report into --out (.ipynb, .html, .json).
+
+    Exit 0 when every threshold is met, 2 when one is breached, 1 when the notebook failed.
+
+    Notebook parameters, each as -p NAME VALUE (repeatable):
+
+    -p max_open N, -p max_oldest_open_hours H, -p max_invalid N: thresholds.
+
+    -p tenant_id T: one tenant. -p since TIME: window start (default --as-of - 30 days).
+
+    -p record_snapshot false: don't record this run's snapshot. -p out_json FILE."""
     from opswb.report.run import run_report
     from opswb.store.duckdb.connection import default_db
 
