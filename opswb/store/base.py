@@ -140,16 +140,19 @@ class Session(ABC):
         """The open conflict or unknown-type exception of a key, if any."""
 
     @abstractmethod
-    def exception_fingerprints(self, exception_id: int) -> list[str]:
-        """Fingerprints of the exception's opening raw and of every raw attached to it."""
+    def exception_fingerprints(self, exception_id: int,
+                               raw_range: tuple[int, int] | None = None) -> list[str]:
+        """Fingerprints of the exception's opening raw and of every raw attached to it;
+        ``raw_range`` (its opening raw, its key's last raw) keeps the lookup selective."""
 
     @abstractmethod
     def update_key(self, tenant_id: str, idempotency_key: str, state: str,
                    adjudicated: list[str] | None, open_exception_id: int | None = None,
-                   **columns: Any) -> None:
+                   first_raw_id: int | None = None, **columns: Any) -> None:
         """Set a key's state and open exception, its adjudicated fingerprints (None:
         unchanged), and any of ``canonical_raw_id``, ``canonical_fingerprint``,
-        ``override_patch``, ``delivery_count``."""
+        ``override_patch``, ``delivery_count``. ``first_raw_id`` (the record's, if known)
+        keeps the update selective on a large store."""
 
     @abstractmethod
     def add_replay_delivery(self, tenant_id: str, idempotency_key: str, raw_id: int,

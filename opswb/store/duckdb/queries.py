@@ -265,11 +265,14 @@ def _fill_key_fingerprint(con: duckdb.DuckDBPyConnection, rec: dict) -> dict:
     return rec
 
 
-def exception_fingerprints(con: duckdb.DuckDBPyConnection, exception_id: int) -> list[str]:
+def exception_fingerprints(con: duckdb.DuckDBPyConnection, exception_id: int,
+                           raw_range: tuple[int, int] | None = None) -> list[str]:
     """Fingerprints of the exception's opening raw and of every raw attached to it;
-    those computed now are recorded."""
-    rows = con.execute("SELECT raw_id, fingerprint FROM raw_events WHERE exception_id = ?"
-                       " AND valid", [exception_id]).fetchall()
+    those computed now are recorded. ``raw_range`` bounds the scan (row groups pruned)."""
+    low, high = raw_range if raw_range is not None else (0, 2**63 - 1)
+    rows = con.execute("SELECT raw_id, fingerprint FROM raw_events WHERE raw_id BETWEEN ?"
+                       " AND ? AND exception_id = ? AND valid",
+                       [low, high, exception_id]).fetchall()
     missing = [r for r, fp in rows if fp is None]
     computed = raw_fingerprints(con, missing) if missing else {}
     remember_fingerprints(con, computed)

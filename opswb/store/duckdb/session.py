@@ -91,14 +91,15 @@ class DuckDBSession(Session):
     def open_exception_of_key(self, tenant_id: str, idempotency_key: str) -> int | None:
         return queries.open_exception_of_key(self.con, tenant_id, idempotency_key)
 
-    def exception_fingerprints(self, exception_id: int) -> list[str]:
-        return queries.exception_fingerprints(self.con, exception_id)
+    def exception_fingerprints(self, exception_id: int,
+                               raw_range: tuple[int, int] | None = None) -> list[str]:
+        return queries.exception_fingerprints(self.con, exception_id, raw_range)
 
     def update_key(self, tenant_id: str, idempotency_key: str, state: str,
                    adjudicated: list[str] | None, open_exception_id: int | None = None,
-                   **columns: Any) -> None:
+                   first_raw_id: int | None = None, **columns: Any) -> None:
         decisions.update_key(self.con, tenant_id, idempotency_key, state, adjudicated,
-                             open_exception_id, **columns)
+                             open_exception_id, first_raw_id, **columns)
 
     def add_replay_delivery(self, tenant_id: str, idempotency_key: str, raw_id: int,
                             event_type: str, payload_json: str, fingerprint: str,
