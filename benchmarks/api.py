@@ -10,9 +10,12 @@ keep-alive HTTP connection:
   health        GET /v1/health
   queue page    GET /v1/exceptions?limit=50 (first page, a tenant's page, a cursor page)
   detail        GET /v1/exceptions/{id} over a spread of conflict exceptions
+  groups        GET /v1/exceptions/groups (open; all statuses; one tenant; one reason) and
+                the queue filtered by the largest group (issue 17)
   POST events   /v1/events with JSON arrays of 1,000 new events: latency and events/s
 
-Targets (issue 3): health, queue page and detail <= 50 ms median. Prints figures only.
+Targets: health, queue page and detail <= 50 ms median (issue 3); a groups page
+<= 100 ms (issue 17). Prints figures only.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGET_MS = 50.0
+GROUPS_TARGET_MS = 100.0
 
 
 def build_store(db: Path, n: int, workdir: Path) -> None:
@@ -142,6 +146,7 @@ def run(url: str, token: str, requests: int, batches: int) -> dict[str, Any]:
         if ids:
             rows.append(stats("detail (conflicts)",
                               timed(c, "GET", [f"/v1/exceptions/{i}" for i in ids])))
+        rows += groups_rows(c, tenant, requests)
         events = list(synth.generate_events(batches * 1000, seed=int(time.time()),
                                             key_prefix=f"bench{secrets.token_hex(3)}_"))
         bodies = [json.dumps(events[i:i + 1000]).encode() for i in range(0, len(events), 1000)]
@@ -158,6 +163,28 @@ def run(url: str, token: str, requests: int, batches: int) -> dict[str, Any]:
         rate = len(events) / took
         print(f"  {'POST /v1/events rate':<28} {rate:,.0f} events/s over {len(events):,} events")
     return {"rows": rows, "events_per_s": rate, "raws": health["raw_events"]}
+
+
+def groups_rows(c: Any, tenant: str, requests: int) -> list[dict[str, Any]]:
+    """Failure groups (issue 17): a groups page under filters, and the queue by a group."""
+    first = c.get("/v1/exceptions/groups").json()["items"]
+    print(f"  {len(first)} open groups; largest: "
+          + ", ".join(f"{g['reason_code']} {g['signature']} x{g['count']:,}" for g in first[:3]))
+    rows = [stats("groups page (open)", timed(c, "GET", ["/v1/exceptions/groups"] * requests),
+                  GROUPS_TARGET_MS),
+            stats("groups page (all statuses)", timed(
+                c, "GET", ["/v1/exceptions/groups?status=all"] * requests), GROUPS_TARGET_MS),
+            stats(f"groups page (tenant {tenant})", timed(
+                c, "GET", [f"/v1/exceptions/groups?tenant_id={tenant}"] * requests),
+                GROUPS_TARGET_MS),
+            stats("groups page (conflicts)", timed(c, "GET", [
+                "/v1/exceptions/groups?reason_code=IDEMPOTENCY_CONFLICT"] * requests),
+                GROUPS_TARGET_MS)]
+    if first:
+        gid = first[0]["group_id"]
+        rows.append(stats("queue page (largest group)", timed(
+            c, "GET", [f"/v1/exceptions?limit=50&group={gid}"] * requests)))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -298,8 +298,11 @@ def override_learnings(db: Any, min_count: int = 1) -> pd.DataFrame:
                     "payload": loads(rec["payload"]) if isinstance(rec["payload"], str)
                     else None}
         for path, value in flatten_patch(loads(rec["patch"])):
+            before = _at(envelope, path)
+            if _unchanged(before, value):  # the patch left this field as it was
+                continue
             key = (path, rec["tenant_id"], _none(rec["source"]))
-            groups.setdefault(key, []).append((rec["exception_id"], _at(envelope, path), value))
+            groups.setdefault(key, []).append((rec["exception_id"], before, value))
     out = []
     for (path, tenant, source), items in groups.items():
         if len(items) < min_count:
@@ -318,6 +321,15 @@ def override_learnings(db: Any, min_count: int = 1) -> pd.DataFrame:
             "suggested_rule", "learning"]
     df = pd.DataFrame(out, columns=cols)
     return df.sort_values(["patched", "path"], ascending=[False, True]).reset_index(drop=True)
+
+
+def _unchanged(before: Any, after: Any) -> bool:
+    """Whether a patch leaf changed nothing: it set the value already there, or removed
+    (null) a member that was not there."""
+    if before is _MISSING:
+        return after is None
+    # JSON compares numbers by value (1 and 1.0 are one number) but true is not 1
+    return before == after and isinstance(before, bool) == isinstance(after, bool)
 
 
 def _none(value: Any) -> Any:

@@ -43,6 +43,7 @@ class BulkFilter(_In):
     reason_code: str | None = None
     source: str | None = None
     idempotency_key: str | None = None
+    group: str | None = Field(None, description="a failure group's group_id")
 
 
 class BulkResolveBody(ResolveBody):
@@ -122,12 +123,38 @@ class ExceptionOut(_Out):
     canonical_raw_id: str | None = None
     override_patch: Any = None
     resolved_at: str | None = None
+    group_id: str | None = Field(None, description="its failure group (GET /v1/exceptions/groups)")
 
 
 class ExceptionPage(BaseModel):
     """One page of exceptions, oldest first; pass ``next_cursor`` back for the next."""
 
     items: list[ExceptionOut]
+    next_cursor: str | None
+
+
+class Group(BaseModel):
+    """A failure group: exceptions of one reason that share a signature."""
+
+    group_id: str = Field(description="stable and URL-safe; a `group` filter of the queue")
+    reason_code: str
+    signature: str | list[str] = Field(description=(
+        "what the group shares: the unknown event type; the sorted JSON-Pointer paths that "
+        "differ between FIRST and LAST (a list); the rule an invalid arrival broke"))
+    count: int
+    tenants: list[str | None] = Field(description="up to 50, sorted; null: no tenant")
+    tenant_count: int
+    sources: list[str | None] = Field(description="up to 50, sorted; null: no source")
+    source_count: int
+    first_seen: str
+    last_seen: str
+    sample_exception_id: str = Field(description="the group's oldest exception")
+
+
+class GroupPage(BaseModel):
+    """One page of failure groups, largest first; pass ``next_cursor`` back for the next."""
+
+    items: list[Group]
     next_cursor: str | None
 
 

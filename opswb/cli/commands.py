@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from opswb.cli import groups as groups_cli
 from opswb.cli import render as clirender
 from opswb.core.errors import OpswbError, one_line
 from opswb.store.config import default_db
@@ -126,6 +127,7 @@ Tenant = Annotated[str | None, typer.Option("--tenant")]
 Reason = Annotated[str | None, typer.Option("--reason")]
 Source = Annotated[str | None, typer.Option("--source")]
 Key = Annotated[str | None, typer.Option("--key")]
+Group = Annotated[str | None, typer.Option("--group", help="A failure group (opswb groups).")]
 
 
 @app.command()
@@ -134,9 +136,9 @@ def exceptions(db: Db = None, status: Status = "open", tenant: Tenant = None,
                reason: Reason = None, source: Source = None, key: Key = None,
                limit: Annotated[int, typer.Option("--limit")] = 50,
                cursor: Annotated[str | None, typer.Option("--cursor")] = None,
-               json_: Json = False) -> None:
+               group: Group = None, json_: Json = False) -> None:
     """List exceptions, oldest first."""
-    page = _wb(db).list_exceptions(limit=limit, cursor=cursor,
+    page = _wb(db).list_exceptions(limit=limit, cursor=cursor, group=group,
                                    **_filters(status, tenant, reason, source, key))
     _print_json(page) if json_ else clirender.exception_list(page)
 
@@ -161,24 +163,43 @@ def resolve(ids: Annotated[list[str] | None, typer.Argument(help="Exception ids.
                 "--patch", help="RFC 7396 merge patch: JSON text or @FILE.")] = None,
             db: Db = None, status: Status = "open", tenant: Tenant = None,
             reason: Reason = None, source: Source = None, key: Key = None,
+            group: Group = None,
+            yes: Annotated[bool, typer.Option("--yes", help="Bulk by filter or group: "
+                                              "do not ask for confirmation.")] = False,
+            dry_run: Annotated[bool, typer.Option("--dry-run", help="Print how many and a "
+                                                  "sample of what would happen; write "
+                                                  "nothing.")] = False,
             json_: Json = False) -> None:
-    """Resolve exceptions by id, or every open one matching the filters (bulk)."""
+    """Resolve exceptions by id, or every open one matching the filters or a group (bulk:
+    asks for confirmation unless --yes)."""
     wb = _wb(db)
     override = _patch_arg(patch)
     filters = {k: v for k, v in _filters(None, tenant, reason, source, key).items() if v}
+    if group:
+        filters["group"] = group
+    if (dry_run or (filters and not ids)) and not groups_cli.guard_bulk(
+            wb, ids or None, filters, action, canonical, override, yes, dry_run, json_):
+        return
     if ids and len(ids) == 1 and not filters:
         ex = wb.resolve(ids[0], action=action, actor=actor or "", resolution_notes=notes or "",
                         canonical_raw_id=canonical, override_patch=override)
         _print_json(ex) if json_ else clirender.resolved(ex)
         return
     if not ids and not filters:
-        _fail("give exception ids, or filters (--tenant/--reason/--source/--key) for bulk")
+        _fail("give exception ids, or filters (--tenant/--reason/--source/--key/--group) "
+              "for bulk")
     result = wb.resolve_many(ids=ids or None, filter=None if ids else filters, action=action,
                              actor=actor or "", resolution_notes=notes or "",
                              canonical_raw_id=canonical, override_patch=override)
-    _print_json(result) if json_ else clirender.bulk(result)
+    if json_:
+        _print_json(result)
+    else:
+        clirender.bulk(result) if ids else groups_cli.render_outcome(result)
     if any(r.get("error") for r in result["results"]):
         raise typer.Exit(1)
+
+
+app.command("groups")(command(groups_cli.groups))
 
 
 @app.command()
@@ -260,10 +281,21 @@ def console(db: Db = None, port: Annotated[int, typer.Option("--port")] = 8866) 
                                 "ignore_unknown_options": True})
 @command
 def report(ctx: typer.Context, db: Db = None,
-           out: Annotated[str, typer.Option("--out")] = "reports",
-           as_of: Annotated[str | None, typer.Option("--as-of")] = None) -> None:
-    """Run the papermill health report (extra `-p NAME VALUE` pairs are notebook
-    parameters); exit 2 when a threshold is breached."""
+           out: Annotated[str, typer.Option("--out", help="Folder for the report files.")
+                          ] = "reports",
+           as_of: Annotated[str | None, typer.Option(
+               "--as-of", help="Report clock, ISO 8601 (default now).")] = None) -> None:
+    """Run the papermill health report into --out (.ipynb, .html, .json).
+
+    Exit 0 when every threshold is met, 2 when one is breached, 1 when the notebook failed.
+
+    Notebook parameters, each as -p NAME VALUE (repeatable):
+
+    -p max_open N, -p max_oldest_open_hours H, -p max_invalid N: thresholds.
+
+    -p tenant_id T: one tenant. -p since TIME: window start (default --as-of - 30 days).
+
+    -p record_snapshot false: don't record this run's snapshot. -p out_json FILE."""
     from opswb.report.run import run_report
 
     target = _existing(db)

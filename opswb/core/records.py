@@ -17,6 +17,7 @@ EXCEPTION_FIELDS = (
     "exception_id", "tenant_id", "idempotency_key", "source", "reason_code", "details",
     "raw_id", "status", "created_at", "replay_attempts", "action", "actor",
     "resolution_notes", "canonical_raw_id", "override_patch", "resolved_at", "replay_outcome",
+    "group_id",
 )
 RAW_FIELDS = ("raw_id", "received_at", "text", "tenant_id", "idempotency_key", "event_type",
               "source", "occurred_at", "payload")

@@ -10,8 +10,13 @@ from opswb.core.records import RAW_FIELDS, parse_id, public_key_record, to_api
 from opswb.store.base import Session
 
 
-def _first_of(db: Session, ex: dict, rec: dict | None,
-              deliveries: list[dict]) -> tuple[dict | None, str | None]:
+def _raw(db: Session, raw_id: str, arrivals: dict[str, dict]) -> dict | None:
+    """A raw of the key from its arrivals (already read), else from the store."""
+    return arrivals.get(raw_id) or db.raws_by_id([int(raw_id)]).get(raw_id)
+
+
+def _first_of(db: Session, ex: dict, rec: dict | None, deliveries: list[dict],
+              arrivals: dict[str, dict]) -> tuple[dict | None, str | None]:
     """FIRST of a conflict and its fingerprint (SPEC §5): the key's last delivery before
     the exception opened, as delivered (patch applied), else the raw that opened the key's
     first exception."""
@@ -20,7 +25,7 @@ def _first_of(db: Session, ex: dict, rec: dict | None,
               and datetime.fromisoformat(d["delivered_at"]) <= opened]
     if before:
         d = before[-1]
-        raw = db.raws_by_id([int(d["raw_id"])]).get(d["raw_id"])
+        raw = _raw(db, d["raw_id"], arrivals)
         if raw is None:
             return None, None
         patch = None
@@ -47,17 +52,22 @@ def exception_detail(db: Session, exception_id: str | int) -> dict:
     ex = db.exception_by_id(ex_id) if ex_id is not None else None
     if ex is None:
         raise NotFound(f"no exception {exception_id!r}")
-    raw_id = int(ex["raw_id"])
-    raw = db.raws_by_id([raw_id]).get(ex["raw_id"])
+    # Every lookup is bounded: the exception by its key, the key record by where the key
+    # began (recorded on the exception), its arrivals and deliveries by the key's raw_id
+    # range, so the detail reads a few row groups however large the store grows.
     has_key = ex["reason_code"] != "INVALID_EVENT"
-    rec = db.key_record(ex["tenant_id"], ex["idempotency_key"]) if has_key else None
+    rec = db.key_record(ex["tenant_id"], ex["idempotency_key"], ex_id) if has_key else None
     first = last = diff = None
     if rec is not None:
         arrivals, deliveries = db.key_arrivals(rec), db.key_deliveries(rec)
+        by_id = {a["raw_id"]: a for a in arrivals}
+        raw = _raw(db, ex["raw_id"], by_id)
     else:
+        by_id = {}
+        raw = db.raws_by_id([int(ex["raw_id"])]).get(ex["raw_id"])
         arrivals, deliveries = [raw] if raw else [], []
     if ex["reason_code"] == "IDEMPOTENCY_CONFLICT" and rec is not None:
-        first, first_fp = _first_of(db, ex, rec, deliveries)
+        first, first_fp = _first_of(db, ex, rec, deliveries, by_id)
         last = db.last_differing_arrival(ex, rec, first_fp)
         if first is not None and last is not None:
             diff = json_diff({"event_type": first["event_type"], "payload": first["payload"]},

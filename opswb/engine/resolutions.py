@@ -131,15 +131,17 @@ def preview_replay(db: Session, exception_id: Any,
 def _adjudicate(db: Session, ex: dict, state: str, extra_fps: list[str],
                 **sets: Any) -> str | None:
     """Move the exception's key to ``state``, adding fingerprints; returns state before."""
-    rec = db.key_record(ex["tenant_id"], ex["idempotency_key"])
+    rec = db.key_record(ex["tenant_id"], ex["idempotency_key"], int(ex["exception_id"]))
     if rec is None:
         return None
     # The record as read (key_record) carries a fingerprint the store left to be computed
     # (a key delivered by its only arrival); the update writes it down.
+    raws = (int(ex["raw_id"]), max(int(ex["raw_id"]), rec["last_raw_id"]))
     fps = list(dict.fromkeys(rec["adjudicated_fingerprints"] + db.exception_fingerprints(
-        int(ex["exception_id"])) + extra_fps))
+        int(ex["exception_id"]), raws) + extra_fps))
     sets.setdefault("canonical_fingerprint", rec["canonical_fingerprint"])
-    db.update_key(ex["tenant_id"], ex["idempotency_key"], state, fps, None, **sets)
+    db.update_key(ex["tenant_id"], ex["idempotency_key"], state, fps, None,
+                  rec["first_raw_id"], **sets)
     return rec["state"]
 
 
@@ -212,9 +214,10 @@ def reopen_one(db: Session, exception_id: Any, actor: Any,
         other = db.open_exception_of_key(ex["tenant_id"], ex["idempotency_key"])
         if other is not None:
             raise Conflict(f"key {ex['idempotency_key']!r} already has open exception {other}")
-        rec = db.key_record(ex["tenant_id"], ex["idempotency_key"])
+        rec = db.key_record(ex["tenant_id"], ex["idempotency_key"], ex_id)
         before = rec["state"] if rec else None
-        db.update_key(ex["tenant_id"], ex["idempotency_key"], "quarantined", None, ex_id)
+        db.update_key(ex["tenant_id"], ex["idempotency_key"], "quarantined", None, ex_id,
+                      rec["first_raw_id"] if rec else None)
     db.reopen_exception(ex_id)
     db.write_audit(
         actor=actor, action="reopen", exception_id=ex_id, tenant_id=ex["tenant_id"],

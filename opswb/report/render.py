@@ -95,6 +95,10 @@ def table_html(df: pd.DataFrame, empty: str = "nothing to show") -> str:
     """A DataFrame as a static, escaped HTML table (or an escaped note when empty)."""
     if df.empty:
         return f'<p class="opswb-meta">{html.escape(empty)}</p>'
+    # A missing value in a column of Python objects would print as "None": show a dash,
+    # as na_rep does for numbers.
+    df = df.assign(**{str(c): df[c].where(df[c].notna(), "—")
+                      for c in df.columns if df[c].dtype == object})
     return df.to_html(index=False, escape=True, border=0, na_rep="—",
                       classes="opswb-table", float_format=lambda v: f"{v:,.2f}")
 
@@ -150,17 +154,19 @@ def show_header(report: ReportData) -> None:
 def show_health(report: ReportData) -> None:
     """The SPEC §8 figures (store-wide) and the open count in scope."""
     h, s = report.health, report.summary
-    rows = [("exceptions_open", h["exceptions_open"]), ("raw_events", h["raw_events"]),
-            ("idempotency.processed", h["idempotency"]["processed"]),
-            ("idempotency.quarantined", h["idempotency"]["quarantined"]),
-            ("idempotency.ignored", h["idempotency"]["ignored"])]
-    for key in ("arrivals_today", "duplicates_today"):
+    rows = [("Exceptions open", h["exceptions_open"]), ("Arrivals stored", h["raw_events"]),
+            ("Keys processed", h["idempotency"]["processed"]),
+            ("Keys quarantined (waiting on an open exception)",
+             h["idempotency"]["quarantined"]),
+            ("Keys ignored (resolved without replay)", h["idempotency"]["ignored"])]
+    for key, label in (("arrivals_today", "Arrivals today (UTC)"),
+                       ("duplicates_today", "Duplicates today (UTC)")):
         if key in h:
-            rows.append((key, h[key]))
-    rows.append(("oldest open (hours)", "—" if s["oldest_open_hours"] is None
+            rows.append((label, h[key]))
+    rows.append(("Oldest open exception (hours)", "—" if s["oldest_open_hours"] is None
                  else f"{s['oldest_open_hours']:.1f}"))
     if report.tenant_id:
-        rows.append((f"exceptions_open (tenant {report.tenant_id})", s["exceptions_open"]))
+        rows.append((f"Exceptions open for tenant {report.tenant_id}", s["exceptions_open"]))
     df = pd.DataFrame(rows, columns=["figure", "value"]).astype({"value": "object"})
     _display_html(table_html(df))
 
@@ -186,12 +192,21 @@ def show_trend(report: ReportData) -> None:
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize=8)
+    _pad_time_axis(bottom, x)
     fig.autofmt_xdate()
     top.set_title(f"Health snapshots ({len(snaps)}), UTC")
     show_chart(fig, "Trend of exceptions_open and key states over the health snapshots")
     last = snaps.tail(10).copy()
     last["taken_at"] = last["taken_at"].map(iso)
     _display_html(table_html(last.iloc[::-1]))
+
+
+def _pad_time_axis(ax: Any, x: pd.Series) -> None:
+    """Limits of a time axis around its points: with one snapshot (or several close
+    together) matplotlib would otherwise spread the axis over years."""
+    span = x.max() - x.min()
+    pad = max(span * 0.05, pd.Timedelta(minutes=30))
+    ax.set_xlim(x.min() - pad, x.max() + pad)
 
 
 def show_per_day(report: ReportData) -> None:
@@ -243,9 +258,13 @@ def show_breakdowns(report: ReportData) -> None:
 def show_resolutions(report: ReportData) -> None:
     """Time to resolve, decisions by action and actor, and the overrides with patches."""
     s = report.summary
+    reopens = s["decisions"].get("reopen", 0)
     share = ("no resolution in this window" if s["override_share"] is None
              else f"{s['overrides']} of {sum(s['decisions_by_actor'].values())} resolutions "
                   f"were override_and_replay ({s['override_share']:.0%})")
+    if reopens:  # the decisions table counts reopens too: say so, or the totals disagree
+        share += (f"; with {reopens} reopen{'s' if reopens > 1 else ''}, "
+                  f"{sum(s['decisions'].values())} decisions in all")
     if s["decisions_complete_since"] != s["since"]:
         share += (f" (decisions before {s['decisions_complete_since']} are beyond the audit "
                   "page and not counted)")

@@ -88,9 +88,12 @@ class Session(ABC):
         """SPEC §4 fingerprints of stored valid raws."""
 
     @abstractmethod
-    def key_record(self, tenant_id: str | None, idempotency_key: str | None) -> dict | None:
+    def key_record(self, tenant_id: str | None, idempotency_key: str | None,
+                   exception_id: int | None = None) -> dict | None:
         """A key's record (SPEC §5 fields plus ``open_exception_id`` and
-        ``first_exception_raw_id``), not in API form; None for no key."""
+        ``first_exception_raw_id``), not in API form; None for no key. Given the id of
+        one of the key's exceptions, the lookup may use what that exception recorded of
+        its key to stay selective on a large store (same answer)."""
 
     @abstractmethod
     def key_arrivals(self, record: dict | None) -> list[dict]:
@@ -133,24 +136,43 @@ class Session(ABC):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = None,
-                        after_raw_id: int | None = None) -> list[dict]:
-        """Exceptions matching every filter given, oldest first (by opening raw)."""
+                        after_raw_id: int | None = None,
+                        group_id: str | None = None) -> list[dict]:
+        """Exceptions matching every filter given, oldest first (by opening raw);
+        ``group_id`` is a failure group's (``failure_groups``)."""
+
+    @abstractmethod
+    def failure_groups(self, status: str | None, tenant_id: str | None,
+                       reason_code: str | None, limit: int,
+                       after: tuple[int, str] | None = None) -> list[dict]:
+        """Failure groups of the exceptions matching every filter given (``status``
+        None: any), largest first, ties by ``group_id``; at most ``limit``, after the
+        ``(count, group_id)`` that ended the previous page. Each: ``group_id``,
+        ``reason_code``, ``signature`` (the unknown type; a conflict's sorted list of
+        JSON-Pointer paths that differed between FIRST and the opening arrival; the
+        failed rule of an invalid arrival), ``count``, ``tenants``, ``tenant_count``,
+        ``sources``, ``source_count``, ``first_seen``, ``last_seen``,
+        ``sample_exception_id`` (the group's oldest). A group is the same whatever the
+        filters: its id works as a filter of ``list_exceptions``. One statement."""
 
     @abstractmethod
     def open_exception_of_key(self, tenant_id: str, idempotency_key: str) -> int | None:
         """The open conflict or unknown-type exception of a key, if any."""
 
     @abstractmethod
-    def exception_fingerprints(self, exception_id: int) -> list[str]:
-        """Fingerprints of the exception's opening raw and of every raw attached to it."""
+    def exception_fingerprints(self, exception_id: int,
+                               raw_range: tuple[int, int] | None = None) -> list[str]:
+        """Fingerprints of the exception's opening raw and of every raw attached to it;
+        ``raw_range`` (its opening raw, its key's last raw) keeps the lookup selective."""
 
     @abstractmethod
     def update_key(self, tenant_id: str, idempotency_key: str, state: str,
                    adjudicated: list[str] | None, open_exception_id: int | None = None,
-                   **columns: Any) -> None:
+                   first_raw_id: int | None = None, **columns: Any) -> None:
         """Set a key's state and open exception, its adjudicated fingerprints (None:
         unchanged), and any of ``canonical_raw_id``, ``canonical_fingerprint``,
-        ``override_patch``, ``delivery_count``."""
+        ``override_patch``, ``delivery_count``. ``first_raw_id`` (the record's, if known)
+        keeps the update selective on a large store."""
 
     @abstractmethod
     def add_replay_delivery(self, tenant_id: str, idempotency_key: str, raw_id: int,

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from opswb.core.errors import InvalidRequest, NotFound, OpswbError
+from opswb.core.errors import InvalidRequest, NotFound
 from opswb.core.fingerprint import dump_bytes
 from opswb.core.records import EXCEPTION_FIELDS, parse_id, public_key_record
-from opswb.engine import allowlist
+from opswb.engine import allowlist, bulk
+from opswb.engine import groups as groups_mod
 from opswb.engine import health as health_mod
 from opswb.engine import ingest as ingest_mod
 from opswb.engine import resolutions as resolve
@@ -109,8 +110,9 @@ class LocalWorkbench:
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = DEFAULT_PAGE,
-                        cursor: str | None = None) -> dict:
-        """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``."""
+                        cursor: str | None = None, group: str | None = None) -> dict:
+        """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``;
+        ``group``: a failure group's id (``groups()``)."""
         after = None
         if cursor not in (None, ""):
             after = parse_id(cursor)
@@ -120,10 +122,11 @@ class LocalWorkbench:
             raise InvalidRequest("limit must be between 1 and 10000")
         if status in ("all", ""):
             status = None
+        group = groups_mod.check_group(group)
         with self.store.read() as db:
             items = db.list_exceptions(status, tenant_id, reason_code, source,
-                                            idempotency_key, None if limit is None
-                                            else limit + 1, after)
+                                       idempotency_key, None if limit is None else limit + 1,
+                                       after, group)
         more = limit is not None and len(items) > limit
         items = items[:limit] if limit is not None else items
         return {"items": items, "next_cursor": items[-1]["raw_id"] if more else None}
@@ -131,13 +134,20 @@ class LocalWorkbench:
     def exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                    reason_code: str | None = None, source: str | None = None,
                    idempotency_key: str | None = None,
-                   limit: int | None = None) -> pd.DataFrame:
+                   limit: int | None = None, group: str | None = None) -> pd.DataFrame:
         """Exceptions as a pandas DataFrame, oldest first."""
         import pandas as pd
 
         page = self.list_exceptions(status, tenant_id, reason_code, source, idempotency_key,
-                                    limit=limit)
+                                    limit=limit, group=group)
         return pd.DataFrame(page["items"], columns=list(EXCEPTION_FIELDS))
+
+    def groups(self, status: str | None = "open", tenant_id: str | None = None,
+               reason_code: str | None = None, limit: int = groups_mod.DEFAULT_PAGE,
+               cursor: str | None = None) -> dict:
+        """Failure groups, largest first: ``{"items", "next_cursor"}`` (``engine.groups``)."""
+        with self.store.read() as db:
+            return groups_mod.group_page(db, status, tenant_id, reason_code, limit, cursor)
 
     def exception(self, exception_id: str) -> dict:
         """The detail of one exception, as ``GET /v1/exceptions/{id}``."""
@@ -205,16 +215,9 @@ class LocalWorkbench:
         resolve.require_text("resolution_notes", resolution_notes)
         resolve.parse_action(action)
         targets = self._bulk_targets(ids, filter)
-        results = []
-        for ex_id in targets:
-            try:
-                ex = self.resolve(ex_id, action, actor, resolution_notes, canonical_raw_id,
-                                  override_patch)
-                results.append({"exception_id": str(ex_id), "status": ex["status"]})
-            except OpswbError as e:
-                results.append({"exception_id": str(ex_id), "status": _failure(e),
-                                "error": str(e)})
-        return {"results": results}
+        decision = {"action": action, "actor": actor, "resolution_notes": resolution_notes,
+                    "canonical_raw_id": canonical_raw_id, "override_patch": override_patch}
+        return {"results": bulk.resolve_all(self.store, targets, decision)}
 
     def _bulk_targets(self, ids: list[str] | None, filter: dict | None) -> list[str]:
         if (ids is None) == (filter is None):
@@ -223,7 +226,7 @@ class LocalWorkbench:
             if not isinstance(ids, list):
                 raise InvalidRequest("ids must be a list")
             return [str(i) for i in ids]
-        allowed = {"tenant_id", "reason_code", "source", "idempotency_key", "status"}
+        allowed = {"tenant_id", "reason_code", "source", "idempotency_key", "status", "group"}
         if not isinstance(filter, dict) or set(filter) - allowed:
             raise InvalidRequest(f"filter may only use {', '.join(sorted(allowed))}")
         f = dict(filter)
@@ -252,7 +255,3 @@ class LocalWorkbench:
         """Record a health snapshot for the trend; returns it."""
         with self.store.write() as db:
             return health_mod.record_snapshot(db)
-
-
-def _failure(e: OpswbError) -> str:
-    return {404: "not_found", 409: "conflict", 422: "invalid"}.get(e.http_status, "error")

@@ -47,14 +47,19 @@ class Workbench(Protocol):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = 50,
-                        cursor: str | None = None) -> dict:
-        """One page, oldest first: ``{"items", "next_cursor"}``."""
+                        cursor: str | None = None, group: str | None = None) -> dict:
+        """One page, oldest first: ``{"items", "next_cursor"}``; ``group`` a group_id."""
 
     def exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                    reason_code: str | None = None, source: str | None = None,
                    idempotency_key: str | None = None,
-                   limit: int | None = None) -> pd.DataFrame:
+                   limit: int | None = None, group: str | None = None) -> pd.DataFrame:
         """Exceptions as a pandas DataFrame, oldest first."""
+
+    def groups(self, status: str | None = "open", tenant_id: str | None = None,
+               reason_code: str | None = None, limit: int = 50,
+               cursor: str | None = None) -> dict:
+        """Failure groups, largest first: ``{"items", "next_cursor"}`` (SPEC §9)."""
 
     def exception(self, exception_id: str) -> dict:
         """The detail of one exception, as ``GET /v1/exceptions/{id}``."""

@@ -80,7 +80,7 @@ class RemoteWorkbench:
     # ---- transport --------------------------------------------------------------------
     def _call(self, method: str, path: str, *, params: dict | None = None,
               body: Any = None, content: bytes | None = None,
-              headers: dict | None = None, timeout: float | None = None) -> Any:
+              headers: dict | None = None, timeout: Any = httpx.USE_CLIENT_DEFAULT) -> Any:
         if params:
             params = {k: v for k, v in params.items() if v is not None}
         if body is not None:
@@ -88,7 +88,7 @@ class RemoteWorkbench:
             headers = {"Content-Type": "application/json", **(headers or {})}
         try:
             r = self._http.request(method, path, params=params, content=content,
-                                   headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT)
+                                   headers=headers, timeout=timeout)
         except httpx.HTTPError as e:
             raise RemoteError(f"cannot reach the opswb server at {self.url}: {e}") from e
         if r.status_code < 300:
@@ -195,11 +195,13 @@ class RemoteWorkbench:
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = DEFAULT_PAGE,
-                        cursor: str | None = None) -> dict:
-        """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``."""
+                        cursor: str | None = None, group: str | None = None) -> dict:
+        """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``;
+        ``group``: a failure group's id (``groups()``)."""
         params = {"status": status if status not in (None, "") else "all",
                   "tenant_id": tenant_id, "reason_code": reason_code, "source": source,
-                  "idempotency_key": idempotency_key, "cursor": cursor or None}
+                  "idempotency_key": idempotency_key, "cursor": cursor or None,
+                  "group": group or None}
         if limit is not None:
             return self._call("GET", "/v1/exceptions", params={**params, "limit": limit})
         items: list[dict] = []  # no limit: every page
@@ -213,15 +215,24 @@ class RemoteWorkbench:
     def exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                    reason_code: str | None = None, source: str | None = None,
                    idempotency_key: str | None = None,
-                   limit: int | None = None) -> pd.DataFrame:
+                   limit: int | None = None, group: str | None = None) -> pd.DataFrame:
         """Exceptions as a pandas DataFrame, oldest first."""
         import pandas as pd
 
         from opswb.core.records import EXCEPTION_FIELDS
 
         page = self.list_exceptions(status, tenant_id, reason_code, source, idempotency_key,
-                                    limit=limit)
+                                    limit=limit, group=group)
         return pd.DataFrame(page["items"], columns=list(EXCEPTION_FIELDS))
+
+    def groups(self, status: str | None = "open", tenant_id: str | None = None,
+               reason_code: str | None = None, limit: int = DEFAULT_PAGE,
+               cursor: str | None = None) -> dict:
+        """Failure groups, largest first: ``{"items", "next_cursor"}`` (SPEC §9)."""
+        return self._call("GET", "/v1/exceptions/groups", params={
+            "status": status if status not in (None, "") else "all",
+            "tenant_id": tenant_id or None, "reason_code": reason_code or None,
+            "limit": limit, "cursor": cursor or None})
 
     def exception(self, exception_id: str) -> dict:
         """The detail of one exception, as ``GET /v1/exceptions/{id}``."""
@@ -246,7 +257,8 @@ class RemoteWorkbench:
         read time-out that outlasts it."""
         params = {"after": None if after in (None, "") else str(after),
                   "tenant_id": tenant_id or None, "limit": limit, "wait": wait or None}
-        timeout, read = None, self._http.timeout.read
+        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        read = self._http.timeout.read
         if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0 \
                 and read is not None:  # (no read time-out at all: nothing to extend)
             timeout = read + min(float(wait), 30.0)
@@ -295,7 +307,8 @@ class RemoteWorkbench:
             body["ids"] = [str(i) for i in ids] if isinstance(ids, (list, tuple)) else ids
         if filter is not None:
             body["filter"] = filter
-        return self._call("POST", "/v1/exceptions/resolve", body=body)
+        # The server commits a large bulk in batches and answers when all are done.
+        return self._call("POST", "/v1/exceptions/resolve", body=body, timeout=None)
 
     def reopen(self, exception_id: str, actor: str = "", resolution_notes: str = "") -> dict:
         """Reopen a resolved exception (status open, key quarantined)."""

@@ -216,6 +216,22 @@ def test_override_learnings_propose_a_source_validation(wb):
     assert row.examples == '"eur" → "EUR"'
 
 
+def test_override_learnings_skip_what_a_patch_left_as_it_was(wb):
+    ex_id = analytics_open_id(wb, "E3")
+    last = wb.exception(ex_id)["last"]["raw_id"]
+    wb.resolve(ex_id, action="override_and_replay", actor="bob",
+               resolution_notes="currency must be upper-case", canonical_raw_id=last,
+               override_patch={"payload": {"currency": "EUR", "amount": 11, "gone": None}})
+    df = analytics.override_learnings(wb)
+    assert list(df["path"]) == ["/payload/currency"]  # amount was 11 already, gone absent
+    assert df["patched"].tolist() == [4]
+
+
+def analytics_open_id(wb, key: str) -> str:
+    return next(e["exception_id"] for e in wb.list_exceptions(limit=None)["items"]
+                if e["idempotency_key"] == key)
+
+
 # ---- the analyst views are read-only -------------------------------------------------------
 
 WRITES = [

@@ -79,7 +79,7 @@ def test_resolve_with_patch_file_and_bulk_by_filter(loaded, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["override_patch"] == {"payload": {"amount": 20}}
     r = run("resolve", "--reason", "INVALID_EVENT", "--db", db, "--action",
-            "mark_resolved_no_replay", "--notes", "junk line", "--json",
+            "mark_resolved_no_replay", "--notes", "junk line", "--json", "--yes",
             env={"OPSWB_ACTOR": "bot"})
     assert r.returncode == 0, r.stderr
     assert [x["status"] for x in json.loads(r.stdout)["results"]] == ["resolved"]

@@ -13,6 +13,7 @@ from opswb.api.models import (
     Detail,
     ExceptionOut,
     ExceptionPage,
+    GroupPage,
     KeyView,
     Preview,
     PreviewBody,
@@ -34,11 +35,33 @@ def list_exceptions(
     idempotency_key: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
     cursor: str | None = None,
+    group: Annotated[str | None, Query(description="a failure group's group_id")] = None,
 ) -> Any:
     """One page of exceptions, oldest first; ``status`` defaults to open."""
     return JSONOut(
-        wb.list_exceptions(status, tenant_id, reason_code, source, idempotency_key, limit, cursor)
+        wb.list_exceptions(
+            status, tenant_id, reason_code, source, idempotency_key, limit, cursor, group
+        )
     )
+
+
+# Before /v1/exceptions/{exception_id}, or "groups" would be taken for an id.
+@router.get(
+    "/v1/exceptions/groups", response_model=GroupPage, responses=COMMON, tags=["exceptions"]
+)
+def list_groups(
+    wb: WB,
+    status: Literal["open", "resolved", "all"] = "open",
+    tenant_id: str | None = None,
+    reason_code: Literal["IDEMPOTENCY_CONFLICT", "UNKNOWN_EVENT_TYPE", "INVALID_EVENT"]
+    | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> Any:
+    """Failure groups: exceptions by reason and what they share (the unknown type; the
+    JSON-Pointer paths that differ between FIRST and LAST; the failed rule), largest
+    first. A ``group_id`` is a ``group`` filter of the queue and of bulk resolve."""
+    return JSONOut(wb.groups(status, tenant_id, reason_code, limit, cursor))
 
 
 @router.post(

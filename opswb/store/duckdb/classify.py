@@ -21,6 +21,7 @@ from opswb.core.staging import stage_table
 from opswb.store.duckdb import small
 from opswb.store.duckdb.connection import INGEST_ROW_GROUP
 from opswb.store.duckdb.fingerprints import fill_fingerprints
+from opswb.store.duckdb.groups import GROUP_ID_SQL, SIGNATURE_SQL
 from opswb.store.duckdb.queries import PAYLOAD_OF, RecentRaws, arrival_results, stored_events
 
 
@@ -33,6 +34,7 @@ def _exception_schema() -> Any:
         ("exception_id", pa.int64()), ("tenant_id", pa.string()),
         ("idempotency_key", pa.string()), ("source", pa.string()),
         ("reason_code", pa.string()), ("details", pa.string()), ("raw_id", pa.int64()),
+        ("key_first_raw_id", pa.int64()),
     ])
 
 # Arrivals of contested keys (``_ck``) joined with their key record and classified in
@@ -209,7 +211,10 @@ SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, st.source, o.ki
        o.valid, st.error, st.event_type, {PAYLOAD_OF.format(s="st.")} AS payload, o.allowed,
        fo.event_type AS first_type, fo.payload AS first_payload,
        CASE WHEN fo.raw_id IS NULL THEN k.override_patch END AS first_patch,
-       coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id
+       coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id,
+       CASE WHEN o.kind = 'unknown' THEN o.raw_id
+            WHEN o.kind = 'conflict' THEN coalesce(k.first_raw_id, fo.raw_id) END
+         AS key_first_raw_id
 FROM _out o JOIN _stage_in st USING (seq)
 LEFT JOIN _khit k
   ON o.kind = 'conflict' AND k.tenant_id = o.tenant_id
@@ -263,12 +268,23 @@ def _details(row: dict) -> tuple[str, str]:
     return "IDEMPOTENCY_CONFLICT", dumps(details)
 
 
+# The chunk's new exceptions, each with its failure group (groups.py).
+_INSERT_EXCEPTIONS = f"""
+INSERT INTO exceptions (exception_id, tenant_id, idempotency_key, source, reason_code,
+                        details, raw_id, status, created_at, signature, group_id,
+                        key_first_raw_id)
+SELECT exception_id, tenant_id, idempotency_key, source, reason_code, details, raw_id,
+       'open', now(), signature, {GROUP_ID_SQL}, key_first_raw_id
+FROM (SELECT *, {SIGNATURE_SQL} AS signature FROM _ex_in)
+"""
+
+
 def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> None:
     rows = []
     for o in openers:
         reason, details = _details(o)
         rows.append((o["exception_id"], o["tenant_id"], o["idempotency_key"], o["source"],
-                     reason, details, o["raw_id"]))
+                     reason, details, o["raw_id"], o["key_first_raw_id"]))
     import pyarrow as pa
 
     schema = _exception_schema()
@@ -276,11 +292,7 @@ def _insert_exceptions(con: duckdb.DuckDBPyConnection, openers: list[dict]) -> N
         [pa.array(c, f.type) for c, f in zip(zip(*rows), schema)], schema=schema)
     con.register("_ex_in", table)
     try:
-        con.execute(
-            "INSERT INTO exceptions (exception_id, tenant_id, idempotency_key, source,"
-            " reason_code, details, raw_id, status, created_at) SELECT exception_id,"
-            " tenant_id, idempotency_key, source, reason_code, details, raw_id, 'open', now()"
-            " FROM _ex_in")
+        con.execute(_INSERT_EXCEPTIONS)
     finally:
         con.unregister("_ex_in")
 

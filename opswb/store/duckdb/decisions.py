@@ -21,17 +21,20 @@ _KEY_COLUMNS = {"canonical_raw_id", "canonical_fingerprint", "override_patch",
 
 def update_key(con: duckdb.DuckDBPyConnection, tenant_id: str, key: str, state: str,
                adjudicated: list[str] | None, open_exception_id: int | None,
-               **columns: Any) -> None:
+               first_raw_id: int | None = None, **columns: Any) -> None:
     bad = set(columns) - _KEY_COLUMNS
     if bad:
         raise ValueError(f"not a key column: {', '.join(sorted(bad))}")
     if adjudicated is not None:
         columns = {"adjudicated_fingerprints": adjudicated, **columns}
     assignments = "".join(f", {k} = ?" for k in columns)
+    # The key table is in first_raw_id order: with it, the update reads one row group.
+    where = " AND first_raw_id = ?" if first_raw_id is not None else ""
     con.execute(
         "UPDATE idempotency_keys SET state = ?, open_exception_id = ?" + assignments
-        + " WHERE tenant_id = ? AND idempotency_key = ?",
-        [state, open_exception_id, *columns.values(), tenant_id, key])
+        + " WHERE tenant_id = ? AND idempotency_key = ?" + where,
+        [state, open_exception_id, *columns.values(), tenant_id, key,
+         *([first_raw_id] if first_raw_id is not None else [])])
 
 
 def add_replay_delivery(con: duckdb.DuckDBPyConnection, tenant_id: str, key: str,

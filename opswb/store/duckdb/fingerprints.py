@@ -28,7 +28,7 @@ _KEY_HITS = f"""
 CREATE OR REPLACE TEMP TABLE _khit AS
 SELECT k.tenant_id, k.idempotency_key, k.state, k.adjudicated_fingerprints,
        k.open_exception_id, k.canonical_raw_id, k.canonical_fingerprint, k.override_patch,
-       k.first_exception_raw_id
+       k.first_exception_raw_id, k.first_raw_id
 FROM idempotency_keys k
 SEMI JOIN (SELECT tenant_id, idempotency_key FROM _stage_in WHERE valid) s
   ON k.tenant_id = s.tenant_id AND k.idempotency_key = s.idempotency_key;

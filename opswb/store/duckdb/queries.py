@@ -148,13 +148,25 @@ def key_deliveries(con: duckdb.DuckDBPyConnection, rec: dict | None) -> list[dic
 
 
 def key_record(con: duckdb.DuckDBPyConnection, tenant_id: str | None,
-               key: str | None) -> dict | None:
+               key: str | None, exception_id: int | None = None) -> dict | None:
+    """A key's record; given one of its exceptions, found by where the key began.
+
+    The exception recorded its key's ``first_raw_id`` when it opened (sql/0006): the key
+    table is in first_raw_id order, row group by row group, so an equality on it reads
+    one row group instead of the whole table (a point lookup stays fast on a big store).
+    """
     if tenant_id is None or key is None:
         return None
+    where, args = "tenant_id = ? AND idempotency_key = ?", [tenant_id, key]
+    if exception_id is not None:
+        begun = fetch_one(con.execute(
+            "SELECT key_first_raw_id FROM exceptions WHERE exception_id = ?", [exception_id]))
+        if begun and begun[0] is not None:
+            where += " AND first_raw_id = ?"
+            args.append(begun[0])
     cur = con.execute(
         "SELECT " + ", ".join(KEY_FIELDS) + ", open_exception_id, first_exception_raw_id"
-        " FROM key_records WHERE tenant_id = ? AND idempotency_key = ?",
-        [tenant_id, key])
+        " FROM key_records WHERE " + where, args)
     names = [d[0] for d in cur.description]
     row = fetch_one(cur)
     return _fill_key_fingerprint(con, dict(zip(names, row))) if row else None
@@ -253,11 +265,14 @@ def _fill_key_fingerprint(con: duckdb.DuckDBPyConnection, rec: dict) -> dict:
     return rec
 
 
-def exception_fingerprints(con: duckdb.DuckDBPyConnection, exception_id: int) -> list[str]:
+def exception_fingerprints(con: duckdb.DuckDBPyConnection, exception_id: int,
+                           raw_range: tuple[int, int] | None = None) -> list[str]:
     """Fingerprints of the exception's opening raw and of every raw attached to it;
-    those computed now are recorded."""
-    rows = con.execute("SELECT raw_id, fingerprint FROM raw_events WHERE exception_id = ?"
-                       " AND valid", [exception_id]).fetchall()
+    those computed now are recorded. ``raw_range`` bounds the scan (row groups pruned)."""
+    low, high = raw_range if raw_range is not None else (0, 2**63 - 1)
+    rows = con.execute("SELECT raw_id, fingerprint FROM raw_events WHERE raw_id BETWEEN ?"
+                       " AND ? AND exception_id = ? AND valid",
+                       [low, high, exception_id]).fetchall()
     missing = [r for r, fp in rows if fp is None]
     computed = raw_fingerprints(con, missing) if missing else {}
     remember_fingerprints(con, computed)
@@ -277,9 +292,11 @@ def exception_by_id(con: duckdb.DuckDBPyConnection, exception_id: int) -> dict |
 def list_exceptions(con: duckdb.DuckDBPyConnection, status: str | None = "open",
                     tenant_id: str | None = None, reason_code: str | None = None,
                     source: str | None = None, idempotency_key: str | None = None,
-                    limit: int | None = None, after_raw_id: int | None = None) -> list[dict]:
+                    limit: int | None = None, after_raw_id: int | None = None,
+                    group_id: str | None = None) -> list[dict]:
     """Exceptions matching the filters, oldest first (by opening arrival)."""
-    where, args = _filter_sql(status, tenant_id, reason_code, source, idempotency_key)
+    where, args = _filter_sql(status, tenant_id, reason_code, source, idempotency_key,
+                              group_id)
     if after_raw_id is not None:
         where.append("raw_id > ?")
         args.append(after_raw_id)
@@ -290,11 +307,12 @@ def list_exceptions(con: duckdb.DuckDBPyConnection, status: str | None = "open",
     return _rows(con.execute(sql, args))
 
 
-def _filter_sql(status, tenant_id, reason_code, source, key) -> tuple[list[str], list]:
+def _filter_sql(status, tenant_id, reason_code, source, key,
+                group_id=None) -> tuple[list[str], list]:
     where, args = [], []
     for col, val in (("status", status), ("tenant_id", tenant_id),
                      ("reason_code", reason_code), ("source", source),
-                     ("idempotency_key", key)):
+                     ("idempotency_key", key), ("group_id", group_id)):
         if val is not None and val != "":
             where.append(f"{col} = ?")
             args.append(val)

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from opswb.store.base import Session, Summary
-from opswb.store.duckdb import classify, decisions, outbox, queries
+from opswb.store.duckdb import classify, decisions, groups, outbox, queries
 
 
 class DuckDBSession(Session):
@@ -57,8 +57,9 @@ class DuckDBSession(Session):
     def raw_fingerprints(self, raw_ids: list[int]) -> dict[int, str]:
         return queries.raw_fingerprints(self.con, raw_ids)
 
-    def key_record(self, tenant_id: str | None, idempotency_key: str | None) -> dict | None:
-        return queries.key_record(self.con, tenant_id, idempotency_key)
+    def key_record(self, tenant_id: str | None, idempotency_key: str | None,
+                   exception_id: int | None = None) -> dict | None:
+        return queries.key_record(self.con, tenant_id, idempotency_key, exception_id)
 
     def key_arrivals(self, record: dict | None) -> list[dict]:
         return queries.key_arrivals(self.con, record)
@@ -81,21 +82,28 @@ class DuckDBSession(Session):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = None,
-                        after_raw_id: int | None = None) -> list[dict]:
+                        after_raw_id: int | None = None,
+                        group_id: str | None = None) -> list[dict]:
         return queries.list_exceptions(self.con, status, tenant_id, reason_code, source,
-                                       idempotency_key, limit, after_raw_id)
+                                       idempotency_key, limit, after_raw_id, group_id)
+
+    def failure_groups(self, status: str | None, tenant_id: str | None,
+                       reason_code: str | None, limit: int,
+                       after: tuple[int, str] | None = None) -> list[dict]:
+        return groups.failure_groups(self.con, status, tenant_id, reason_code, limit, after)
 
     def open_exception_of_key(self, tenant_id: str, idempotency_key: str) -> int | None:
         return queries.open_exception_of_key(self.con, tenant_id, idempotency_key)
 
-    def exception_fingerprints(self, exception_id: int) -> list[str]:
-        return queries.exception_fingerprints(self.con, exception_id)
+    def exception_fingerprints(self, exception_id: int,
+                               raw_range: tuple[int, int] | None = None) -> list[str]:
+        return queries.exception_fingerprints(self.con, exception_id, raw_range)
 
     def update_key(self, tenant_id: str, idempotency_key: str, state: str,
                    adjudicated: list[str] | None, open_exception_id: int | None = None,
-                   **columns: Any) -> None:
+                   first_raw_id: int | None = None, **columns: Any) -> None:
         decisions.update_key(self.con, tenant_id, idempotency_key, state, adjudicated,
-                             open_exception_id, **columns)
+                             open_exception_id, first_raw_id, **columns)
 
     def add_replay_delivery(self, tenant_id: str, idempotency_key: str, raw_id: int,
                             event_type: str, payload_json: str, fingerprint: str,
