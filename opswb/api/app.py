@@ -14,7 +14,8 @@ from fastapi import Depends, FastAPI, Request
 
 from opswb import __version__
 from opswb.api.gate import Gate, JSONOut, install_error_handlers
-from opswb.api.routes import audit, events, exceptions, health, types
+from opswb.api.roles import required_role
+from opswb.api.routes import audit, events, exceptions, health, review, tokens, types
 from opswb.core.errors import InvalidRequest
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -42,12 +43,15 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         redoc_url=None, default_response_class=JSONOut, redirect_slashes=False,
         dependencies=[Depends(_known_query_only)],
         description="Ingestion gate and exception workbench (SPEC §9). Every call needs "
-                    "`Authorization: Bearer <token>`.",
+                    "`Authorization: Bearer <token>`; the token's role decides what it "
+                    "may call (SPEC §15, 403 beyond it).",
     )
     install_error_handlers(app)
-    app.add_middleware(Gate, token=token, max_body=max_body)
+    app.add_middleware(Gate, token=token, max_body=max_body,
+                       authenticate=getattr(wb, "authenticate", None),
+                       rule_for=lambda scope: required_role(app.routes, scope))
     app.state.wb = wb
-    for routes in (health, exceptions, events, audit, types):
+    for routes in (health, exceptions, events, audit, types, tokens, review):
         app.include_router(routes.router)
 
     base_openapi = app.openapi

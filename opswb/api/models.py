@@ -29,7 +29,9 @@ class ResolveBody(_In):
     """One resolution (SPEC §7)."""
 
     action: Action
-    actor: str
+    actor: str | None = Field(
+        None, description="the caller's token name (SPEC §15): leave it out, or give the "
+        "same name; another name is refused (422)")
     resolution_notes: str
     canonical_raw_id: str | None = None
     override_patch: dict[str, Any] | None = Field(
@@ -55,7 +57,9 @@ class BulkResolveBody(ResolveBody):
 class ReopenBody(_In):
     """Reopen a resolved exception."""
 
-    actor: str
+    actor: str | None = Field(
+        None, description="the caller's token name (SPEC §15): leave it out, or give the "
+        "same name; another name is refused (422)")
     resolution_notes: str
 
 
@@ -71,7 +75,9 @@ class TypeBody(_In):
 
     event_type: str
     tenant_id: str | None = None
-    actor: str
+    actor: str | None = Field(
+        None, description="the caller's token name (SPEC §15): leave it out, or give the "
+        "same name; another name is refused (422)")
     notes: str | None = None
 
 
@@ -121,6 +127,10 @@ class ExceptionOut(_Out):
     canonical_raw_id: str | None = None
     override_patch: Any = None
     resolved_at: str | None = None
+    pending: dict[str, Any] | None = Field(
+        None, description="a proposal awaiting approval (SPEC §15): action, proposed_by, "
+        "canonical_raw_id, override_patch, resolution_notes, proposed_at")
+    assignee: str | None = None
 
 
 class ExceptionPage(BaseModel):
@@ -196,6 +206,7 @@ class Detail(ExceptionOut):
     arrivals: list[Raw]
     deliveries: list[dict[str, Any]]
     decisions: list[AuditEntry] = []
+    comments: list[dict[str, Any]] = []
 
 
 class KeyView(BaseModel):

@@ -23,12 +23,14 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from opswb.core.errors import LocalOnly
+from opswb.store.identity import IdentityStatements
 
 Summary = dict[str, int]
 
 
-class Session(ABC):
-    """The statements of one read snapshot or one write transaction."""
+class Session(IdentityStatements, ABC):
+    """The statements of one read snapshot or one write transaction (SPEC §15's in
+    ``store.identity``)."""
 
     # ---- storing arrivals (SPEC §3, §5, §10) -----------------------------------------
     @abstractmethod

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 from opswb.core.errors import InvalidRequest, NotFound, OpswbError
 from opswb.core.fingerprint import dump_bytes
 from opswb.core.records import EXCEPTION_FIELDS, parse_id, public_key_record
-from opswb.engine import allowlist
+from opswb.engine import allowlist, foureyes
 from opswb.engine import health as health_mod
 from opswb.engine import ingest as ingest_mod
 from opswb.engine import resolutions as resolve
 from opswb.engine.detail import exception_detail
 from opswb.store import Store, default_db, store_for
+from opswb.workbench.local_identity import LocalIdentity
 from opswb.workbench.protocol import Progress
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_PAGE = 50
 
 
-class LocalWorkbench:
+class LocalWorkbench(LocalIdentity):
     """The workbench over one store, opened per call unless the store is held."""
 
     remote = False
@@ -186,8 +187,8 @@ class LocalWorkbench:
                 override_patch: Any = None) -> dict:
         """Resolve one open exception; returns the updated exception."""
         with self.store.write() as db:
-            return resolve.resolve_one(db, exception_id, action, actor, resolution_notes,
-                                       canonical_raw_id, override_patch)
+            return foureyes.resolve(db, exception_id, action, actor, resolution_notes,
+                                    canonical_raw_id, override_patch)
 
     def resolve_many(self, ids: list[str] | None = None, filter: dict | None = None,
                      action: str = "", actor: str = "", resolution_notes: str = "",

@@ -20,6 +20,7 @@ import orjson
 
 from opswb.core.errors import (
     Conflict,
+    Forbidden,
     InvalidRequest,
     LocalOnly,
     NotFound,
@@ -39,6 +40,7 @@ from opswb.engine.readers import (
 )
 from opswb.engine.readers import record_envelope as _record_element
 from opswb.workbench.protocol import Progress
+from opswb.workbench.remote_identity import RemoteIdentity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +49,8 @@ BATCH_ROWS = 10_000
 BATCH_BYTES = 8 * 1024 * 1024  # well under the server's 64 MiB limit, even with 1 MiB events
 DEFAULT_PAGE = 50
 _ERRORS: dict[int, type[OpswbError]] = {
-    401: Unauthorized, 404: NotFound, 409: Conflict, 422: InvalidRequest, 503: StoreBusy,
+    401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 422: InvalidRequest,
+    503: StoreBusy,
 }
 
 
@@ -58,7 +61,7 @@ def _json_bytes(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
 
 
-class RemoteWorkbench:
+class RemoteWorkbench(RemoteIdentity):
     """The workbench over an ``opswb serve`` URL; same methods as ``LocalWorkbench``."""
 
     remote = True

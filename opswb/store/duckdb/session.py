@@ -13,9 +13,10 @@ import duckdb
 
 from opswb.store.base import Session, Summary
 from opswb.store.duckdb import classify, decisions, queries
+from opswb.store.duckdb.identity import DuckDBIdentity
 
 
-class DuckDBSession(Session):
+class DuckDBSession(DuckDBIdentity, Session):
     """The statements of one snapshot or transaction on ``con``."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
