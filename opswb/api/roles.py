@@ -50,10 +50,20 @@ RULES: dict[tuple[str, str], Role] = {
 }
 
 
+def flat_routes(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
+    """The app's routes, those of included routers inlined (FastAPI keeps an included
+    router as one entry; ours are included without a prefix)."""
+    out: list[BaseRoute] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out.extend(flat_routes(inner.routes) if inner is not None else [route])
+    return out
+
+
 def route_rules(routes: Iterable[BaseRoute]) -> list[tuple[str, str, Role | None]]:
     """Every (method, path) the app serves with its rule (None: missing here)."""
     out = []
-    for route in routes:
+    for route in flat_routes(routes):
         for method in sorted(getattr(route, "methods", None) or ()):
             if method != "HEAD":
                 path = getattr(route, "path", "")

@@ -28,8 +28,9 @@ Db = Annotated[str | None, typer.Option(
     "--db", help="Store path or `opswb serve` URL (default OPSWB_DB, then data/opswb.duckdb).")]
 Json = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
 Actor = Annotated[str | None, typer.Option("--actor", envvar="OPSWB_ACTOR",
-                                            help="Who decides (required; default "
-                                                 "OPSWB_ACTOR).")]
+                                            help="Who decides (default OPSWB_ACTOR, else "
+                                                 "the OS user; over a URL, the token's "
+                                                 "name).")]
 Notes = Annotated[str | None, typer.Option("--notes", help="Why (required).")]
 TypeNotes = Annotated[str | None, typer.Option("--notes", help="Why (optional; audited).")]
 
@@ -56,6 +57,18 @@ def _wb(db: str | None, create: bool = False):
     import opswb
 
     return opswb.connect(db if create else _existing(db))
+
+
+def acting(actor: str | None, wb: Any) -> str:
+    """Who a decision is recorded under (SPEC §15): ``--actor``/``OPSWB_ACTOR``, else the
+    OS user; over a URL, empty unless given, and the server records the token's name."""
+    if actor and actor.strip():
+        return actor
+    if getattr(wb, "remote", False):
+        return ""
+    import getpass
+
+    return getpass.getuser()
 
 
 def command(fn):
@@ -164,6 +177,7 @@ def resolve(ids: Annotated[list[str] | None, typer.Argument(help="Exception ids.
             json_: Json = False) -> None:
     """Resolve exceptions by id, or every open one matching the filters (bulk)."""
     wb = _wb(db)
+    actor = acting(actor, wb)
     override = _patch_arg(patch)
     filters = {k: v for k, v in _filters(None, tenant, reason, source, key).items() if v}
     if ids and len(ids) == 1 and not filters:
@@ -186,13 +200,18 @@ def resolve(ids: Annotated[list[str] | None, typer.Argument(help="Exception ids.
 def reopen(exception_id: str, actor: Actor = None, notes: Notes = None, db: Db = None,
            json_: Json = False) -> None:
     """Reopen a resolved exception (its key goes back to quarantined)."""
-    ex = _wb(db).reopen(exception_id, actor=actor or "", resolution_notes=notes or "")
+    wb = _wb(db)
+    ex = wb.reopen(exception_id, actor=acting(actor, wb), resolution_notes=notes or "")
     _print_json(ex) if json_ else clirender.resolved(ex)
 
 
-@app.command()
+audit_app = typer.Typer(help="The audit trail: list entries, or verify its hash chain.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.callback(invoke_without_command=True)
 @command
-def audit(db: Db = None,
+def audit(ctx: typer.Context, db: Db = None,
           exception: Annotated[str | None, typer.Option(
               "--exception", help="Only entries about this exception id.")] = None,
           actor: Annotated[str | None, typer.Option(
@@ -201,6 +220,8 @@ def audit(db: Db = None,
           limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 200,
           json_: Json = False) -> None:
     """Audit entries, newest first: every decision and allowlist change, by whom and why."""
+    if ctx.invoked_subcommand is not None:
+        return
     items = _wb(db).audit(exception_id=exception, actor=actor, tenant_id=tenant, limit=limit)
     _print_json({"items": items, "next_cursor": None}) if json_ else clirender.audit(items)
 
@@ -218,7 +239,8 @@ def types_list(db: Db = None, tenant: Tenant = None, json_: Json = False) -> Non
 def types_add(event_type: str, db: Db = None, tenant: Tenant = None, actor: Actor = None,
               notes: TypeNotes = None, json_: Json = False) -> None:
     """Allow an event type, globally or for one tenant."""
-    r = _wb(db).add_type(event_type, tenant_id=tenant, actor=actor or "", notes=notes)
+    wb = _wb(db)
+    r = wb.add_type(event_type, tenant_id=tenant, actor=acting(actor, wb), notes=notes)
     _print_json(r) if json_ else typer.echo(f"allowed {event_type}"
                                             + (f" for {tenant}" if tenant else " globally"))
 
@@ -228,7 +250,8 @@ def types_add(event_type: str, db: Db = None, tenant: Tenant = None, actor: Acto
 def types_remove(event_type: str, db: Db = None, tenant: Tenant = None, actor: Actor = None,
                  notes: TypeNotes = None, json_: Json = False) -> None:
     """Remove an allowlist entry (a global type cannot be removed for one tenant)."""
-    r = _wb(db).remove_type(event_type, tenant_id=tenant, actor=actor or "", notes=notes)
+    wb = _wb(db)
+    r = wb.remove_type(event_type, tenant_id=tenant, actor=acting(actor, wb), notes=notes)
     _print_json(r) if json_ else typer.echo(f"removed {event_type}"
                                             + (f" for {tenant}" if tenant else " globally"))
 

@@ -109,6 +109,10 @@ def resolved(ex: dict) -> None:
               + (f" ({_s(ex['action'])} by {_s(ex['actor'])})" if ex.get("action") else ""))
     if ex.get("replay_outcome"):
         out.print(f"replay: {_s(ex['replay_outcome'])}")
+    if ex.get("pending"):
+        p = ex["pending"]
+        out.print(f"proposal: {_s(p['action'])} by {_s(p['proposed_by'])}, awaiting a "
+                  "different approver (opswb approve / reject)")
 
 
 def bulk(result: dict) -> None:
