@@ -103,7 +103,7 @@ def test_actor_is_the_token_name(served):
 
 
 def test_revocation_is_effective_on_the_next_request(served):
-    s, tokens = served
+    s, _ = served
     boot = {"Authorization": f"Bearer {s.token}"}
     new = httpx.post(s.url + "/v1/tokens", headers=boot,
                      json={"name": "t-soon-gone", "role": "viewer"}).json()["token"]
