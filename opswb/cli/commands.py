@@ -147,9 +147,11 @@ def exceptions(db: Db = None, status: Status = "open", tenant: Tenant = None,
                reason: Reason = None, source: Source = None, key: Key = None,
                limit: Annotated[int, typer.Option("--limit")] = 50,
                cursor: Annotated[str | None, typer.Option("--cursor")] = None,
+               assignee: Annotated[str | None, typer.Option(
+                   "--assignee", help="Only those claimed by this name.")] = None,
                json_: Json = False) -> None:
     """List exceptions, oldest first."""
-    page = _wb(db).list_exceptions(limit=limit, cursor=cursor,
+    page = _wb(db).list_exceptions(limit=limit, cursor=cursor, assignee=assignee,
                                    **_filters(status, tenant, reason, source, key))
     _print_json(page) if json_ else clirender.exception_list(page)
 

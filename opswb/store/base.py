@@ -115,7 +115,8 @@ class Session(IdentityStatements, ABC):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = None,
-                        after_raw_id: int | None = None) -> list[dict]:
+                        after_raw_id: int | None = None, *,
+                        assignee: str | None = None) -> list[dict]:
         """Exceptions matching every filter given, oldest first (by opening raw)."""
 
     @abstractmethod

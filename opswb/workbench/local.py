@@ -109,7 +109,7 @@ class LocalWorkbench(LocalIdentity):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = DEFAULT_PAGE,
-                        cursor: str | None = None) -> dict:
+                        cursor: str | None = None, assignee: str | None = None) -> dict:
         """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``."""
         after = None
         if cursor not in (None, ""):
@@ -123,7 +123,7 @@ class LocalWorkbench(LocalIdentity):
         with self.store.read() as db:
             items = db.list_exceptions(status, tenant_id, reason_code, source,
                                             idempotency_key, None if limit is None
-                                            else limit + 1, after)
+                                            else limit + 1, after, assignee=assignee)
         more = limit is not None and len(items) > limit
         items = items[:limit] if limit is not None else items
         return {"items": items, "next_cursor": items[-1]["raw_id"] if more else None}

@@ -47,7 +47,7 @@ class Workbench(Protocol):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = 50,
-                        cursor: str | None = None) -> dict:
+                        cursor: str | None = None, assignee: str | None = None) -> dict:
         """One page, oldest first: ``{"items", "next_cursor"}``."""
 
     def exceptions(self, status: str | None = "open", tenant_id: str | None = None,

@@ -198,11 +198,12 @@ class RemoteWorkbench(RemoteIdentity):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = DEFAULT_PAGE,
-                        cursor: str | None = None) -> dict:
+                        cursor: str | None = None, assignee: str | None = None) -> dict:
         """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``."""
         params = {"status": status if status not in (None, "") else "all",
                   "tenant_id": tenant_id, "reason_code": reason_code, "source": source,
-                  "idempotency_key": idempotency_key, "cursor": cursor or None}
+                  "idempotency_key": idempotency_key, "cursor": cursor or None,
+                  "assignee": assignee or None}
         if limit is not None:
             return self._call("GET", "/v1/exceptions", params={**params, "limit": limit})
         items: list[dict] = []  # no limit: every page

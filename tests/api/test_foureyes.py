@@ -137,6 +137,9 @@ def test_claim_and_comments(people):
     detail = people["vic"].get(f"/v1/exceptions/{ex_id}").json()
     assert [(c["author"], c["text"]) for c in detail["comments"]] == [("olga", text)]
     assert detail["assignee"] == "olga"
+    mine = people["vic"].get("/v1/exceptions", params={"assignee": "olga"}).json()["items"]
+    assert [e["exception_id"] for e in mine] == [ex_id]
+    assert people["vic"].get("/v1/exceptions", params={"assignee": "amy"}).json()["items"] == []
     r = people["olga"].delete(f"/v1/exceptions/{ex_id}/claim")
     assert r.status_code == 200 and r.json()["assignee"] is None
     trail = people["vic"].get("/v1/audit", params={"exception_id": ex_id}).json()["items"]

@@ -34,10 +34,13 @@ def list_exceptions(
     idempotency_key: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
     cursor: str | None = None,
+    assignee: str | None = None,
 ) -> Any:
-    """One page of exceptions, oldest first; ``status`` defaults to open."""
+    """One page of exceptions, oldest first; ``status`` defaults to open; ``assignee``:
+    only those claimed by that name."""
     return JSONOut(
-        wb.list_exceptions(status, tenant_id, reason_code, source, idempotency_key, limit, cursor)
+        wb.list_exceptions(status, tenant_id, reason_code, source, idempotency_key, limit, cursor,
+                           assignee)
     )
 
 

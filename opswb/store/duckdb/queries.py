@@ -279,9 +279,13 @@ def exception_by_id(con: duckdb.DuckDBPyConnection, exception_id: int) -> dict |
 def list_exceptions(con: duckdb.DuckDBPyConnection, status: str | None = "open",
                     tenant_id: str | None = None, reason_code: str | None = None,
                     source: str | None = None, idempotency_key: str | None = None,
-                    limit: int | None = None, after_raw_id: int | None = None) -> list[dict]:
+                    limit: int | None = None, after_raw_id: int | None = None,
+                    assignee: str | None = None) -> list[dict]:
     """Exceptions matching the filters, oldest first (by opening arrival)."""
     where, args = _filter_sql(status, tenant_id, reason_code, source, idempotency_key)
+    if assignee:
+        where.append("assignee = ?")
+        args.append(assignee)
     if after_raw_id is not None:
         where.append("raw_id > ?")
         args.append(after_raw_id)

@@ -78,9 +78,10 @@ class DuckDBSession(DuckDBIdentity, Session):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = None,
-                        after_raw_id: int | None = None) -> list[dict]:
+                        after_raw_id: int | None = None, *,
+                        assignee: str | None = None) -> list[dict]:
         return queries.list_exceptions(self.con, status, tenant_id, reason_code, source,
-                                       idempotency_key, limit, after_raw_id)
+                                       idempotency_key, limit, after_raw_id, assignee)
 
     def open_exception_of_key(self, tenant_id: str, idempotency_key: str) -> int | None:
         return queries.open_exception_of_key(self.con, tenant_id, idempotency_key)
