@@ -6,8 +6,13 @@ Each opens the store for one short transaction, like the rest of ``local``.
 
 from __future__ import annotations
 
+import threading
+
+from opswb.core.errors import OpswbError
 from opswb.engine import foureyes, identity
 from opswb.store import Store
+
+_touching: set[tuple[str, str]] = set()  # (store, token name) whose last use is being written
 
 
 class LocalIdentity:
@@ -33,13 +38,25 @@ class LocalIdentity:
 
     def authenticate(self, token: str) -> dict | None:
         """``{"name", "role"}`` of a live token, else None (the server's gate asks);
-        records its use at most once a minute."""
+        records its use at most once a minute, on a thread of its own, so a request never
+        waits for the write lock (a long ingest may hold it) to say who it is."""
         with self.store.read() as db:
             who, due = identity.lookup(db, token)
-        if who is not None and due:
-            with self.store.write() as db:
-                db.touch_token(who["name"])
+        key = (self.store.target, who["name"]) if who is not None else None
+        if due and key not in _touching:
+            _touching.add(key)  # one touch at a time per token, however many requests
+            threading.Thread(target=self._touch, args=(key,), daemon=True,
+                             name="opswb-token-touch").start()
         return who
+
+    def _touch(self, key: tuple[str, str]) -> None:
+        try:
+            with self.store.write() as db:
+                db.touch_token(key[1])
+        except OpswbError:  # the store closing under it: the next use records it
+            pass
+        finally:
+            _touching.discard(key)
 
     # ---- four eyes --------------------------------------------------------------------
     def policies(self) -> list[dict]:
