@@ -49,6 +49,7 @@ class Caller(BaseModel):
 
     name: str
     role: str
+    bootstrap: bool = Field(False, description="true for the shared OPSWB_API_TOKEN")
 
 
 class PolicyBody(_In):

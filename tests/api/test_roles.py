@@ -82,7 +82,8 @@ def test_the_role_table_over_http(served, caller):
 def test_actor_is_the_token_name(served):
     s, tokens = served
     op = httpx.Client(base_url=s.url, headers={"Authorization": f"Bearer {tokens['operator']}"})
-    assert op.get("/v1/whoami").json() == {"name": "t-operator", "role": "operator"}
+    assert op.get("/v1/whoami").json() == {"name": "t-operator", "role": "operator",
+                                           "bootstrap": False}
     op.post("/v1/events", json=[ev("K", P1, tenant="t-actor"), ev("K", P2, tenant="t-actor")])
     ex_id = op.get("/v1/exceptions", params={"tenant_id": "t-actor"}).json()["items"][0][
         "exception_id"]

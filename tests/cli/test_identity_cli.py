@@ -41,7 +41,7 @@ def test_tokens_on_a_file_then_served(tmp_path):
         s = server.wait()
         who = httpx.get(s.url + "/v1/whoami",
                         headers={"Authorization": f"Bearer {made['token']}"}).json()
-        assert who == {"name": "ann", "role": "operator"}
+        assert who == {"name": "ann", "role": "operator", "bootstrap": False}
         as_ann = {"OPSWB_API_TOKEN": made["token"]}
         refused = run("tokens", "add", "bob", "--role", "admin", "--db", s.url, env=as_ann)
         assert refused.returncode == 1 and "needs admin" in refused.stderr

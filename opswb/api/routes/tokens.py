@@ -27,7 +27,8 @@ router = APIRouter()
 @router.get("/v1/whoami", response_model=CallerOut, responses=COMMON, tags=["tokens"])
 def whoami(who: Caller) -> Any:
     """The caller: the bearer token's name and role."""
-    return JSONOut({"name": who["name"], "role": who["role"]})
+    return JSONOut({"name": who["name"], "role": who["role"],
+                    "bootstrap": bool(who.get("bootstrap"))})
 
 
 @router.get("/v1/tokens", response_model=TokenPage, responses=COMMON, tags=["tokens"])
