@@ -14,7 +14,17 @@ from fastapi import Depends, FastAPI, Request
 
 from opswb import __version__
 from opswb.api.gate import Gate, JSONOut, install_error_handlers
-from opswb.api.routes import audit, deliveries, events, exceptions, health, types
+from opswb.api.roles import flat_routes, required_role
+from opswb.api.routes import (
+    audit,
+    deliveries,
+    events,
+    exceptions,
+    health,
+    review,
+    tokens,
+    types,
+)
 from opswb.core.errors import InvalidRequest
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -33,6 +43,13 @@ def _known_query_only(request: Request) -> None:
                              f"this call takes {takes}")
 
 
+def _routes(app: FastAPI) -> list:
+    """The app's routes, flat, computed once (after every router is included)."""
+    if getattr(app.state, "flat_routes", None) is None:
+        app.state.flat_routes = flat_routes(app.routes)
+    return app.state.flat_routes
+
+
 def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     """The /v1 application over ``wb`` (a ``ServedWorkbench``), guarded by ``token``."""
     if not token:
@@ -42,12 +59,15 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
         redoc_url=None, default_response_class=JSONOut, redirect_slashes=False,
         dependencies=[Depends(_known_query_only)],
         description="Ingestion gate and exception workbench (SPEC §9). Every call needs "
-                    "`Authorization: Bearer <token>`.",
+                    "`Authorization: Bearer <token>`; the token's role decides what it "
+                    "may call (SPEC §15, 403 beyond it).",
     )
     install_error_handlers(app)
-    app.add_middleware(Gate, token=token, max_body=max_body)
+    app.add_middleware(Gate, token=token, max_body=max_body,
+                       authenticate=getattr(wb, "authenticate", None),
+                       rule_for=lambda scope: required_role(_routes(app), scope))
     app.state.wb = wb
-    for routes in (health, exceptions, events, deliveries, audit, types):
+    for routes in (health, exceptions, events, deliveries, audit, types, tokens, review):
         app.include_router(routes.router)
 
     base_openapi = app.openapi

@@ -12,9 +12,11 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from anyio.to_thread import run_sync
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,8 +24,10 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from opswb.api.roles import refusal
 from opswb.core.errors import OpswbError
 from opswb.core.fingerprint import dump_bytes
+from opswb.engine.identity import BOOTSTRAP_NAME
 
 log = logging.getLogger("opswb.api")
 INTERNAL_ERROR = "internal error; the server log has the details"
@@ -83,28 +87,53 @@ class _TooLarge(HTTPException):
 
 
 class Gate:
-    """Pure ASGI middleware: bearer token on every request, then the body size limit,
-    from ``Content-Length`` before any byte is read and while streaming otherwise."""
+    """Pure ASGI middleware: the bearer token names the caller (SPEC §15) and its role
+    must reach the route's (``roles.py``: 401, then 403), then the body size limit,
+    from ``Content-Length`` before any byte is read and while streaming otherwise.
 
-    def __init__(self, app: ASGIApp, token: str, max_body: int):
+    ``token`` (OPSWB_API_TOKEN) is the bootstrap admin, named ``admin``; any other token
+    is looked up by ``authenticate`` (the workbench's: by hash, revocation seen on the
+    next request). The caller is left in ``scope["opswb.identity"]``."""
+
+    def __init__(self, app: ASGIApp, token: str, max_body: int,
+                 authenticate: Callable[[str], dict | None] | None = None,
+                 rule_for: Callable[[Scope], Any] | None = None):
         self.app, self.token, self.max_body = app, token.encode(), max_body
+        self.authenticate, self.rule_for = authenticate, rule_for
 
-    def _authorized(self, header: str | None) -> bool:
+    async def _identify(self, header: str | None) -> dict | None:
         scheme, _, given = (header or "").partition(" ")
+        given = given.strip()
+        if scheme.lower() != "bearer" or not given or len(given) > 512:
+            return None
         # compare_digest takes as long whatever the mismatch, so timing reveals nothing
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode("utf-8", "replace"), self.token)
+        if hmac.compare_digest(given.encode("utf-8", "replace"), self.token):
+            return {"name": BOOTSTRAP_NAME, "role": "admin", "bootstrap": True}
+        if self.authenticate is None:
+            return None
+        return await run_sync(self.authenticate, given)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if not self._authorized(headers.get("authorization")):
-            await _error(401, "missing or wrong bearer token: send "
-                         "'Authorization: Bearer <token>' (OPSWB_API_TOKEN)",
-                         "Unauthorized")(scope, receive, send)
+        try:
+            who = await self._identify(headers.get("authorization"))
+        except Exception as exc:  # noqa: BLE001 -- the store failed: a 500, an incident
+            await internal_error(scope["method"], scope["path"], exc)(scope, receive, send)
             return
+        if who is None:
+            await _error(401, "missing, unknown or revoked bearer token: send "
+                         "'Authorization: Bearer <token>' (OPSWB_API_TOKEN or one from "
+                         "`opswb tokens add`)", "Unauthorized")(scope, receive, send)
+            return
+        need = self.rule_for(scope) if self.rule_for is not None else None
+        why = refusal(who, need, scope) if need is not None else None
+        if why:
+            await _error(403, why, "Forbidden")(scope, receive, send)
+            return
+        scope["opswb.identity"] = who
         repeated = _repeated_query_names(scope.get("query_string", b""))
         if repeated:
             # every parameter is a single value; taking one copy silently would hide a

@@ -29,7 +29,9 @@ class ResolveBody(_In):
     """One resolution (SPEC §7)."""
 
     action: Action
-    actor: str
+    actor: str | None = Field(
+        None, description="the caller's token name (SPEC §15): leave it out, or give the "
+        "same name; another name is refused (422)")
     resolution_notes: str
     canonical_raw_id: str | None = None
     override_patch: dict[str, Any] | None = Field(
@@ -56,7 +58,9 @@ class BulkResolveBody(ResolveBody):
 class ReopenBody(_In):
     """Reopen a resolved exception."""
 
-    actor: str
+    actor: str | None = Field(
+        None, description="the caller's token name (SPEC §15): leave it out, or give the "
+        "same name; another name is refused (422)")
     resolution_notes: str
 
 
@@ -72,7 +76,9 @@ class TypeBody(_In):
 
     event_type: str
     tenant_id: str | None = None
-    actor: str
+    actor: str | None = Field(
+        None, description="the caller's token name (SPEC §15): leave it out, or give the "
+        "same name; another name is refused (422)")
     notes: str | None = None
 
 
@@ -124,6 +130,10 @@ class ExceptionOut(_Out):
     override_patch: Any = None
     resolved_at: str | None = None
     group_id: str | None = Field(None, description="its failure group (GET /v1/exceptions/groups)")
+    pending: dict[str, Any] | None = Field(
+        None, description="a proposal awaiting approval (SPEC §15): action, proposed_by, "
+        "canonical_raw_id, override_patch, resolution_notes, proposed_at")
+    assignee: str | None = None
 
 
 class ExceptionPage(BaseModel):
@@ -224,6 +234,7 @@ class Detail(ExceptionOut):
     arrivals: list[Raw]
     deliveries: list[dict[str, Any]]
     decisions: list[AuditEntry] = []
+    comments: list[dict[str, Any]] = []
 
 
 class KeyView(BaseModel):

@@ -29,8 +29,9 @@ Db = Annotated[str | None, typer.Option(
     "--db", help="Store path or `opswb serve` URL (default OPSWB_DB, then data/opswb.duckdb).")]
 Json = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
 Actor = Annotated[str | None, typer.Option("--actor", envvar="OPSWB_ACTOR",
-                                            help="Who decides (required; default "
-                                                 "OPSWB_ACTOR).")]
+                                            help="Who decides (default OPSWB_ACTOR, else "
+                                                 "the OS user; over a URL, the token's "
+                                                 "name).")]
 Notes = Annotated[str | None, typer.Option("--notes", help="Why (required).")]
 TypeNotes = Annotated[str | None, typer.Option("--notes", help="Why (optional; audited).")]
 
@@ -57,6 +58,18 @@ def _wb(db: str | None, create: bool = False):
     import opswb
 
     return opswb.connect(db if create else _existing(db))
+
+
+def acting(actor: str | None, wb: Any) -> str:
+    """Who a decision is recorded under (SPEC §15): ``--actor``/``OPSWB_ACTOR``, else the
+    OS user; over a URL, empty unless given, and the server records the token's name."""
+    if actor and actor.strip():
+        return actor
+    if getattr(wb, "remote", False):
+        return ""
+    import getpass
+
+    return getpass.getuser()
 
 
 def command(fn):
@@ -136,9 +149,12 @@ def exceptions(db: Db = None, status: Status = "open", tenant: Tenant = None,
                reason: Reason = None, source: Source = None, key: Key = None,
                limit: Annotated[int, typer.Option("--limit")] = 50,
                cursor: Annotated[str | None, typer.Option("--cursor")] = None,
-               group: Group = None, json_: Json = False) -> None:
+               group: Group = None,
+               assignee: Annotated[str | None, typer.Option(
+                   "--assignee", help="Only those claimed by this name.")] = None,
+               json_: Json = False) -> None:
     """List exceptions, oldest first."""
-    page = _wb(db).list_exceptions(limit=limit, cursor=cursor, group=group,
+    page = _wb(db).list_exceptions(limit=limit, cursor=cursor, group=group, assignee=assignee,
                                    **_filters(status, tenant, reason, source, key))
     _print_json(page) if json_ else clirender.exception_list(page)
 
@@ -173,6 +189,7 @@ def resolve(ids: Annotated[list[str] | None, typer.Argument(help="Exception ids.
     """Resolve exceptions by id, or every open one matching the filters or a group (bulk:
     asks for confirmation unless --yes)."""
     wb = _wb(db)
+    actor = acting(actor, wb)
     override = _patch_arg(patch)
     filters = {k: v for k, v in _filters(None, tenant, reason, source, key).items() if v}
     if group:
@@ -207,13 +224,18 @@ app.command("groups")(command(groups_cli.groups))
 def reopen(exception_id: str, actor: Actor = None, notes: Notes = None, db: Db = None,
            json_: Json = False) -> None:
     """Reopen a resolved exception (its key goes back to quarantined)."""
-    ex = _wb(db).reopen(exception_id, actor=actor or "", resolution_notes=notes or "")
+    wb = _wb(db)
+    ex = wb.reopen(exception_id, actor=acting(actor, wb), resolution_notes=notes or "")
     _print_json(ex) if json_ else clirender.resolved(ex)
 
 
-@app.command()
+audit_app = typer.Typer(help="The audit trail: list entries, or verify its hash chain.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.callback(invoke_without_command=True)
 @command
-def audit(db: Db = None,
+def audit(ctx: typer.Context, db: Db = None,
           exception: Annotated[str | None, typer.Option(
               "--exception", help="Only entries about this exception id.")] = None,
           actor: Annotated[str | None, typer.Option(
@@ -222,6 +244,8 @@ def audit(db: Db = None,
           limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 200,
           json_: Json = False) -> None:
     """Audit entries, newest first: every decision and allowlist change, by whom and why."""
+    if ctx.invoked_subcommand is not None:
+        return
     items = _wb(db).audit(exception_id=exception, actor=actor, tenant_id=tenant, limit=limit)
     _print_json({"items": items, "next_cursor": None}) if json_ else clirender.audit(items)
 
@@ -239,7 +263,8 @@ def types_list(db: Db = None, tenant: Tenant = None, json_: Json = False) -> Non
 def types_add(event_type: str, db: Db = None, tenant: Tenant = None, actor: Actor = None,
               notes: TypeNotes = None, json_: Json = False) -> None:
     """Allow an event type, globally or for one tenant."""
-    r = _wb(db).add_type(event_type, tenant_id=tenant, actor=actor or "", notes=notes)
+    wb = _wb(db)
+    r = wb.add_type(event_type, tenant_id=tenant, actor=acting(actor, wb), notes=notes)
     _print_json(r) if json_ else typer.echo(f"allowed {event_type}"
                                             + (f" for {tenant}" if tenant else " globally"))
 
@@ -249,7 +274,8 @@ def types_add(event_type: str, db: Db = None, tenant: Tenant = None, actor: Acto
 def types_remove(event_type: str, db: Db = None, tenant: Tenant = None, actor: Actor = None,
                  notes: TypeNotes = None, json_: Json = False) -> None:
     """Remove an allowlist entry (a global type cannot be removed for one tenant)."""
-    r = _wb(db).remove_type(event_type, tenant_id=tenant, actor=actor or "", notes=notes)
+    wb = _wb(db)
+    r = wb.remove_type(event_type, tenant_id=tenant, actor=acting(actor, wb), notes=notes)
     _print_json(r) if json_ else typer.echo(f"removed {event_type}"
                                             + (f" for {tenant}" if tenant else " globally"))
 

@@ -63,11 +63,12 @@ def summary(s: dict) -> None:
 
 
 def exception_list(page: dict) -> None:
-    t = _table("id", "reason", "tenant", "key", "source", "status", "opened")
+    t = _table("id", "reason", "tenant", "key", "source", "status", "opened", "assignee")
     for e in page["items"]:
+        status = e["status"] + (" (proposal)" if e.get("pending") else "")
         t.add_row(_s(e["exception_id"]), _s(e["reason_code"]), _s(e["tenant_id"]),
-                  _s(e["idempotency_key"]), _s(e["source"]), _s(e["status"]),
-                  _s((e["created_at"] or "")[:19]))
+                  _s(e["idempotency_key"]), _s(e["source"]), _s(status),
+                  _s((e["created_at"] or "")[:19]), _s(e.get("assignee")))
     out.print(t)
     if page.get("next_cursor"):
         out.print(f"more: --cursor {page['next_cursor']}")
@@ -82,6 +83,15 @@ def exception_detail(d: dict) -> None:
     if d.get("action"):
         out.print(f"resolved: {_s(d['action'])} by {_s(d['actor'])} at "
                   f"{_s(d['resolved_at'])}: {_s(d['resolution_notes'])}")
+    if d.get("assignee"):
+        out.print(f"claimed by {_s(d['assignee'])}")
+    if d.get("pending"):
+        p = d["pending"]
+        out.print(f"proposal: {_s(p['action'])} by {_s(p['proposed_by'])} at "
+                  f"{_s(p['proposed_at'])}: {_s(p['resolution_notes'])}; canonical raw "
+                  f"{_s(p['canonical_raw_id'])}, patch {_s(p['override_patch'])}")
+    for c in d.get("comments") or []:
+        out.print(f"comment by {_s(c['author'])} at {_s((c['at'] or '')[:19])}: {_s(c['text'])}")
     if d.get("diff"):
         t = _table("path", "FIRST", "LAST", title="FIRST vs LAST")
         for c in d["diff"]["changed"]:
@@ -109,6 +119,10 @@ def resolved(ex: dict) -> None:
               + (f" ({_s(ex['action'])} by {_s(ex['actor'])})" if ex.get("action") else ""))
     if ex.get("replay_outcome"):
         out.print(f"replay: {_s(ex['replay_outcome'])}")
+    if ex.get("pending"):
+        p = ex["pending"]
+        out.print(f"proposal: {_s(p['action'])} by {_s(p['proposed_by'])}, awaiting a "
+                  "different approver (opswb approve / reject)")
 
 
 def bulk(result: dict) -> None:

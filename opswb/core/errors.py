@@ -4,6 +4,7 @@
     ├── InvalidRequest          the request itself is wrong (HTTP 422)
     ├── NotFound                an id that names nothing (HTTP 404)
     ├── Conflict                the state forbids it, e.g. not open any more (HTTP 409)
+    ├── Forbidden               the caller's role or identity may not do it (HTTP 403)
     ├── StoreError              the DuckDB store failed underneath us
     │   └── StoreBusy           another process holds the file past the wait bound
     ├── RemoteError             a serve-mode call failed in transport or answered 5xx
@@ -49,6 +50,12 @@ class Conflict(OpswbError):
     """The target's state forbids the request (already resolved, already open, ...)."""
 
     http_status = 409
+
+
+class Forbidden(OpswbError):
+    """The caller may not do this: beyond its role, or its own proposal (four eyes)."""
+
+    http_status = 403
 
 
 class StoreError(OpswbError):

@@ -35,6 +35,19 @@ class Action(StrEnum):
     OVERRIDE_AND_REPLAY = "override_and_replay"
 
 
+class Role(StrEnum):
+    """What a token may do (SPEC §15), each role everything the one before it may."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+
 SUMMARY_KEYS = ("received", "processed", "duplicates", "exceptions_opened", "attached")
 
 

@@ -17,7 +17,7 @@ EXCEPTION_FIELDS = (
     "exception_id", "tenant_id", "idempotency_key", "source", "reason_code", "details",
     "raw_id", "status", "created_at", "replay_attempts", "action", "actor",
     "resolution_notes", "canonical_raw_id", "override_patch", "resolved_at", "replay_outcome",
-    "group_id",
+    "group_id", "pending", "assignee",
 )
 RAW_FIELDS = ("raw_id", "received_at", "text", "tenant_id", "idempotency_key", "event_type",
               "source", "occurred_at", "payload")
@@ -26,7 +26,7 @@ KEY_FIELDS = ("tenant_id", "idempotency_key", "state", "first_raw_id", "last_raw
               "adjudicated_fingerprints", "override_patch")
 _ID_FIELDS = {"exception_id", "raw_id", "canonical_raw_id", "first_raw_id", "last_raw_id",
               "delivery_id", "audit_id"}
-_JSON_FIELDS = {"details", "payload", "override_patch", "replay_outcome"}
+_JSON_FIELDS = {"details", "payload", "override_patch", "replay_outcome", "pending"}
 
 
 # The only form in which the API writes an id: a positive decimal without leading zeros.

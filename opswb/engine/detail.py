@@ -76,4 +76,5 @@ def exception_detail(db: Session, exception_id: str | int) -> dict:
         ex, raw=raw, events_processed=public_key_record(rec), first=first, last=last,
         diff=diff, arrivals=arrivals, deliveries=deliveries,
         decisions=db.audit_entries(exception_id=ex_id),
+        comments=db.comments(ex_id),
     )

@@ -173,6 +173,8 @@ def resolve_one(db: Session, exception_id: Any, action: Any, actor: Any,
     db.close_exception(ex_id, act.value, actor, notes, raw_id,
                        dumps(patch) if patch else None, act is Action.OVERRIDE_AND_REPLAY,
                        dumps(outcome) if outcome else None)
+    if ex.get("pending"):  # decided another way: the proposal goes with it (SPEC §15)
+        db.set_pending(ex_id, None)
     db.write_audit(
         actor=actor, action=act.value, exception_id=ex_id, tenant_id=ex["tenant_id"],
         idempotency_key=ex["idempotency_key"], state_before=before, state_after=after,

@@ -24,12 +24,14 @@ from typing import Any
 
 from opswb.core.errors import LocalOnly
 from opswb.store.commits import CommitSignal
+from opswb.store.identity import IdentityStatements
 
 Summary = dict[str, int]
 
 
-class Session(ABC):
-    """The statements of one read snapshot or one write transaction."""
+class Session(IdentityStatements, ABC):
+    """The statements of one read snapshot or one write transaction (SPEC §15's in
+    ``store.identity``)."""
 
     # ---- storing arrivals (SPEC §3, §5, §10) -----------------------------------------
     @abstractmethod
@@ -137,9 +139,11 @@ class Session(ABC):
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = None,
                         after_raw_id: int | None = None,
-                        group_id: str | None = None) -> list[dict]:
+                        group_id: str | None = None, *,
+                        assignee: str | None = None) -> list[dict]:
         """Exceptions matching every filter given, oldest first (by opening raw);
-        ``group_id`` is a failure group's (``failure_groups``)."""
+        ``group_id`` is a failure group's (``failure_groups``), ``assignee`` who claimed
+        them."""
 
     @abstractmethod
     def failure_groups(self, status: str | None, tenant_id: str | None,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from opswb.core.errors import InvalidRequest, NotFound
 from opswb.core.fingerprint import dump_bytes
 from opswb.core.records import EXCEPTION_FIELDS, parse_id, public_key_record
-from opswb.engine import allowlist, bulk
+from opswb.engine import allowlist, bulk, foureyes
 from opswb.engine import groups as groups_mod
 from opswb.engine import health as health_mod
 from opswb.engine import ingest as ingest_mod
@@ -23,6 +23,7 @@ from opswb.engine import resolutions as resolve
 from opswb.engine.detail import exception_detail
 from opswb.store import Store, default_db, store_for
 from opswb.workbench import feed
+from opswb.workbench.local_identity import LocalIdentity
 from opswb.workbench.protocol import Progress
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_PAGE = 50
 
 
-class LocalWorkbench:
+class LocalWorkbench(LocalIdentity):
     """The workbench over one store, opened per call unless the store is held."""
 
     remote = False
@@ -110,9 +111,10 @@ class LocalWorkbench:
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = DEFAULT_PAGE,
-                        cursor: str | None = None, group: str | None = None) -> dict:
+                        cursor: str | None = None, group: str | None = None,
+                        assignee: str | None = None) -> dict:
         """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``;
-        ``group``: a failure group's id (``groups()``)."""
+        ``group``: a failure group's id (``groups()``); ``assignee``: who claimed them."""
         after = None
         if cursor not in (None, ""):
             after = parse_id(cursor)
@@ -126,7 +128,7 @@ class LocalWorkbench:
         with self.store.read() as db:
             items = db.list_exceptions(status, tenant_id, reason_code, source,
                                        idempotency_key, None if limit is None else limit + 1,
-                                       after, group)
+                                       after, group, assignee=assignee)
         more = limit is not None and len(items) > limit
         items = items[:limit] if limit is not None else items
         return {"items": items, "next_cursor": items[-1]["raw_id"] if more else None}
@@ -204,8 +206,8 @@ class LocalWorkbench:
                 override_patch: Any = None) -> dict:
         """Resolve one open exception; returns the updated exception."""
         with self.store.write() as db:
-            return resolve.resolve_one(db, exception_id, action, actor, resolution_notes,
-                                       canonical_raw_id, override_patch)
+            return foureyes.resolve(db, exception_id, action, actor, resolution_notes,
+                                    canonical_raw_id, override_patch)
 
     def resolve_many(self, ids: list[str] | None = None, filter: dict | None = None,
                      action: str = "", actor: str = "", resolution_notes: str = "",

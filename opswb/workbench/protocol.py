@@ -47,8 +47,10 @@ class Workbench(Protocol):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = 50,
-                        cursor: str | None = None, group: str | None = None) -> dict:
-        """One page, oldest first: ``{"items", "next_cursor"}``; ``group`` a group_id."""
+                        cursor: str | None = None, group: str | None = None,
+                        assignee: str | None = None) -> dict:
+        """One page, oldest first: ``{"items", "next_cursor"}``; ``group`` a group_id,
+        ``assignee`` who claimed them."""
 
     def exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                    reason_code: str | None = None, source: str | None = None,
@@ -119,6 +121,46 @@ class Workbench(Protocol):
 
     def record_snapshot(self) -> dict:
         """Record a health snapshot; returns it."""
+
+    # ---- who may do what (SPEC §15) -----------------------------------------------------
+    def tokens(self) -> list[dict]:
+        """Every token (names, roles, created, last used, revoked); never a secret."""
+
+    def add_token(self, name: str, role: str, actor: str = "") -> dict:
+        """Create a token: ``{"name", "role", "token"}``, the token shown only here."""
+
+    def revoke_token(self, name: str, actor: str = "") -> dict:
+        """Revoke a token; it is refused from the next request on."""
+
+    def policies(self) -> list[dict]:
+        """The four-eyes policies (``tenant_id`` None: global)."""
+
+    def set_policy(self, approve: str = "override_and_replay", tenant_id: str | None = None,
+                   actor: str = "") -> dict:
+        """Make ``approve`` a proposal needing a second person, globally or per tenant."""
+
+    def clear_policy(self, approve: str = "override_and_replay",
+                     tenant_id: str | None = None, actor: str = "") -> dict:
+        """Remove a four-eyes policy."""
+
+    def approve(self, exception_id: str, actor: str = "", resolution_notes: str = "") -> dict:
+        """Apply an exception's pending proposal (someone else's); returns it resolved."""
+
+    def reject(self, exception_id: str, actor: str = "", resolution_notes: str = "") -> dict:
+        """Drop an exception's pending proposal; it stays open."""
+
+    def claim(self, exception_id: str, actor: str = "") -> dict:
+        """Set ``assignee`` of an open exception to ``actor``."""
+
+    def unclaim(self, exception_id: str, actor: str = "") -> dict:
+        """Clear ``assignee`` of an open exception."""
+
+    def comment(self, exception_id: str, text: str = "", actor: str = "") -> dict:
+        """Add a comment: ``{"exception_id", "comments"}``."""
+
+    def verify_audit(self) -> dict:
+        """Walk the audit hash chain: ``{"ok", "checked", "unchained", "first_bad",
+        "problem"}``."""
 
     def close(self) -> None:
         """Let go of what the workbench holds (a held store, an HTTP client)."""

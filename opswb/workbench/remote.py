@@ -20,6 +20,7 @@ import orjson
 
 from opswb.core.errors import (
     Conflict,
+    Forbidden,
     InvalidRequest,
     LocalOnly,
     NotFound,
@@ -39,6 +40,7 @@ from opswb.engine.readers import (
 )
 from opswb.engine.readers import record_envelope as _record_element
 from opswb.workbench.protocol import Progress
+from opswb.workbench.remote_identity import RemoteIdentity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +49,8 @@ BATCH_ROWS = 10_000
 BATCH_BYTES = 8 * 1024 * 1024  # well under the server's 64 MiB limit, even with 1 MiB events
 DEFAULT_PAGE = 50
 _ERRORS: dict[int, type[OpswbError]] = {
-    401: Unauthorized, 404: NotFound, 409: Conflict, 422: InvalidRequest, 503: StoreBusy,
+    401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 422: InvalidRequest,
+    503: StoreBusy,
 }
 
 
@@ -58,7 +61,7 @@ def _json_bytes(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode()
 
 
-class RemoteWorkbench:
+class RemoteWorkbench(RemoteIdentity):
     """The workbench over an ``opswb serve`` URL; same methods as ``LocalWorkbench``."""
 
     remote = True
@@ -195,13 +198,14 @@ class RemoteWorkbench:
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = DEFAULT_PAGE,
-                        cursor: str | None = None, group: str | None = None) -> dict:
+                        cursor: str | None = None, group: str | None = None,
+                        assignee: str | None = None) -> dict:
         """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``;
-        ``group``: a failure group's id (``groups()``)."""
+        ``group``: a failure group's id (``groups()``); ``assignee``: who claimed them."""
         params = {"status": status if status not in (None, "") else "all",
                   "tenant_id": tenant_id, "reason_code": reason_code, "source": source,
                   "idempotency_key": idempotency_key, "cursor": cursor or None,
-                  "group": group or None}
+                  "group": group or None, "assignee": assignee or None}
         if limit is not None:
             return self._call("GET", "/v1/exceptions", params={**params, "limit": limit})
         items: list[dict] = []  # no limit: every page

@@ -116,8 +116,8 @@ def test_second_resolution_and_reopen_of_open_are_409(api):
 
 
 @pytest.mark.parametrize("name,body", [
-    ("blank actor", {"action": "mark_resolved_no_replay", "actor": " ",
-                     "resolution_notes": "x"}),
+    ("actor not text", {"action": "mark_resolved_no_replay", "actor": 5,
+                        "resolution_notes": "x"}),
     ("blank notes", {"action": "mark_resolved_no_replay", "actor": "ann",
                      "resolution_notes": ""}),
     ("missing notes", {"action": "mark_resolved_no_replay", "actor": "ann"}),
@@ -495,8 +495,8 @@ def test_remote_errors_are_the_engine_errors(serve_url, api):
     ex_id = _conflict(api, "terrors")
     with pytest.raises(opswb.NotFound):
         wb.exception("no-such-id")
-    with pytest.raises(opswb.InvalidRequest, match="actor"):
-        wb.resolve(ex_id, action="mark_resolved_no_replay", actor=" ", resolution_notes="x")
+    with pytest.raises(opswb.InvalidRequest, match="resolution_notes"):
+        wb.resolve(ex_id, action="mark_resolved_no_replay", actor="ann", resolution_notes=" ")
     wb.resolve(ex_id, action="mark_resolved_no_replay", actor="ann", resolution_notes="x")
     with pytest.raises(opswb.Conflict, match="already resolved"):
         wb.resolve(ex_id, action="mark_resolved_no_replay", actor="ann", resolution_notes="x")

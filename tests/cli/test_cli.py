@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ import sys
 
 import pytest
 
+import opswb
 from tests.helpers import ev, write_jsonl
 
 OPSWB = [sys.executable, "-m", "opswb.cli"]
@@ -255,7 +257,8 @@ def test_audit_over_a_serve_url_is_the_api_answer(serve_url, tmp_path):
 def test_types_help_says_what_is_required(loaded):
     db, _ = loaded
     help_text = " ".join(run("types", "add", "--help", env={"COLUMNS": "200"}).stdout.split())
-    assert "Who decides (required; default OPSWB_ACTOR)" in help_text
+    assert "Who decides (default OPSWB_ACTOR, else the OS user" in help_text
     assert "Why (optional; audited)" in help_text and "Why (required)" not in help_text
-    assert run("types", "add", "x.noted", "--db", db).returncode != 0  # no actor
-    assert run("types", "add", "x.noted", "--actor", "ann", "--db", db).returncode == 0
+    assert run("types", "add", "x.noted", "--db", db).returncode == 0  # the OS user decides
+    assert opswb.connect(db).audit(limit=1)[0]["actor"] == getpass.getuser()
+    assert run("types", "add", "x.named", "--actor", "ann", "--db", db).returncode == 0

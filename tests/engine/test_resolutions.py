@@ -28,7 +28,6 @@ def _state(wb):
 
 
 REFUSALS = [
-    ("blank actor", {"action": "mark_resolved_no_replay", "actor": "  ", "resolution_notes": "x"}),
     ("blank notes", {"action": "mark_resolved_no_replay", "actor": "ann", "resolution_notes": "\t"}),
     ("unknown action", {"action": "delete_it", "actor": "ann", "resolution_notes": "x"}),
     ("patch changes tenant", {"action": "override_and_replay", "actor": "ann",
@@ -51,6 +50,19 @@ def test_refused_resolution_changes_nothing(wb, conflict, name, kwargs):
     with pytest.raises(opswb.InvalidRequest):
         wb.resolve(conflict["exception_id"], **kwargs)
     assert _state(wb) == before
+
+
+def test_a_blank_actor_is_refused_locally_and_is_the_token_remotely(wb, conflict):
+    """SPEC §15: locally every decision names its actor; over HTTP the actor is the
+    token's name, so a blank one stands for it (here the bootstrap token, ``admin``)."""
+    kwargs = {"action": "mark_resolved_no_replay", "actor": "  ", "resolution_notes": "x"}
+    if not wb.remote:
+        before = _state(wb)
+        with pytest.raises(opswb.InvalidRequest, match="actor"):
+            wb.resolve(conflict["exception_id"], **kwargs)
+        assert _state(wb) == before
+        return
+    assert wb.resolve(conflict["exception_id"], **kwargs)["actor"] == "admin"
 
 
 def test_foreign_canonical_raw_is_refused_and_changes_nothing(wb, conflict):
@@ -201,7 +213,7 @@ def test_bulk_resolution_reports_each_item(wb):
                         ("999999", "not_found")]
     assert wb.health()["exceptions_open"] == 0
     with pytest.raises(opswb.InvalidRequest):
-        wb.resolve_many(ids=ids, action="override_and_replay", actor="", resolution_notes="n")
+        wb.resolve_many(ids=ids, action="override_and_replay", actor="bob", resolution_notes="")
 
 
 def test_bulk_resolution_by_filter(wb):

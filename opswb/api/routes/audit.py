@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from opswb.api.gate import JSONOut
+from opswb.api.identity_models import ChainCheck
 from opswb.api.models import AuditPage
 from opswb.api.routes.common import COMMON, WB
 
@@ -23,3 +24,10 @@ def audit(
 ) -> Any:
     """Audit entries, newest first."""
     return JSONOut({"items": wb.audit(exception_id, actor, tenant_id, limit), "next_cursor": None})
+
+
+@router.get("/v1/audit/verify", response_model=ChainCheck, responses=COMMON, tags=["audit"])
+def verify(wb: WB) -> Any:
+    """Walk the audit hash chain (SPEC §15): ``first_bad`` names the first entry that
+    does not match (changed, deleted or reordered underneath)."""
+    return JSONOut(wb.verify_audit())

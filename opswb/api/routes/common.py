@@ -1,4 +1,5 @@
-"""What every router shares: the served workbench and the error answers' shapes."""
+"""What every router shares: the served workbench, the caller, the error answers'
+shapes."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from opswb.api.models import ErrorBody
+from opswb.core.errors import InvalidRequest
 
 ERR = {"model": ErrorBody}
-COMMON = {401: ERR, 413: ERR, 422: ERR}
+COMMON = {401: ERR, 403: ERR, 413: ERR, 422: ERR}
 BY_ID = {**COMMON, 404: ERR}
 
 
@@ -18,4 +20,22 @@ def workbench(request: Request) -> Any:
     return request.app.state.wb
 
 
+def caller(request: Request) -> dict:
+    """``{"name", "role"}`` of the bearer token (the gate put it in the scope)."""
+    return request.scope["opswb.identity"]
+
+
 WB = Annotated[Any, Depends(workbench)]
+Caller = Annotated[dict, Depends(caller)]
+
+
+def acting(who: dict, given: str | None) -> str:
+    """The actor a call is recorded under: the token's name (SPEC §15). A body ``actor``
+    may repeat it; naming someone else is refused. The bootstrap token (OPSWB_API_TOKEN)
+    is shared, so what it records is a claim: it may name the actor, as before §15."""
+    if given is None or not given.strip() or given.strip() == who["name"]:
+        return who["name"]
+    if who.get("bootstrap"):
+        return given
+    raise InvalidRequest(f"actor {given!r} is not the caller: this token is {who['name']!r}"
+                         "; leave actor out, the audit records the token's name")

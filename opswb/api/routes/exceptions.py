@@ -20,7 +20,7 @@ from opswb.api.models import (
     ReopenBody,
     ResolveBody,
 )
-from opswb.api.routes.common import BY_ID, COMMON, ERR, WB
+from opswb.api.routes.common import BY_ID, COMMON, ERR, WB, Caller, acting
 
 router = APIRouter()
 
@@ -36,11 +36,14 @@ def list_exceptions(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
     cursor: str | None = None,
     group: Annotated[str | None, Query(description="a failure group's group_id")] = None,
+    assignee: str | None = None,
 ) -> Any:
-    """One page of exceptions, oldest first; ``status`` defaults to open."""
+    """One page of exceptions, oldest first; ``status`` defaults to open; ``assignee``:
+    only those claimed by that name."""
     return JSONOut(
         wb.list_exceptions(
-            status, tenant_id, reason_code, source, idempotency_key, limit, cursor, group
+            status, tenant_id, reason_code, source, idempotency_key, limit, cursor, group,
+            assignee,
         )
     )
 
@@ -67,7 +70,7 @@ def list_groups(
 @router.post(
     "/v1/exceptions/resolve", response_model=BulkResults, responses=COMMON, tags=["exceptions"]
 )
-def resolve_bulk(wb: WB, body: BulkResolveBody) -> Any:
+def resolve_bulk(wb: WB, who: Caller, body: BulkResolveBody) -> Any:
     """One decision for many open exceptions, by ids or by a filter; per-item outcomes."""
     flt = body.filter.model_dump(exclude_none=True) if body.filter is not None else None
     return JSONOut(
@@ -75,7 +78,7 @@ def resolve_bulk(wb: WB, body: BulkResolveBody) -> Any:
             ids=body.ids,
             filter=flt,
             action=body.action.value,
-            actor=body.actor,
+            actor=acting(who, body.actor),
             resolution_notes=body.resolution_notes,
             canonical_raw_id=body.canonical_raw_id,
             override_patch=body.override_patch,
@@ -104,13 +107,15 @@ def get_key(wb: WB, tenant_id: str, idempotency_key: str) -> Any:
     responses={**BY_ID, 409: ERR},
     tags=["exceptions"],
 )
-def resolve_one(wb: WB, exception_id: str, body: ResolveBody) -> Any:
-    """Resolve one open exception; 409 when it is no longer open."""
+def resolve_one(wb: WB, who: Caller, exception_id: str, body: ResolveBody) -> Any:
+    """Resolve one open exception; 409 when it is no longer open. Under a four-eyes
+    policy an override_and_replay becomes a proposal: the exception stays open with
+    ``pending`` (SPEC §15)."""
     return JSONOut(
         wb.resolve(
             exception_id,
             body.action.value,
-            body.actor,
+            acting(who, body.actor),
             body.resolution_notes,
             body.canonical_raw_id,
             body.override_patch,
@@ -124,9 +129,9 @@ def resolve_one(wb: WB, exception_id: str, body: ResolveBody) -> Any:
     responses={**BY_ID, 409: ERR},
     tags=["exceptions"],
 )
-def reopen(wb: WB, exception_id: str, body: ReopenBody) -> Any:
+def reopen(wb: WB, who: Caller, exception_id: str, body: ReopenBody) -> Any:
     """Reopen a resolved exception (status open, key quarantined)."""
-    return JSONOut(wb.reopen(exception_id, body.actor, body.resolution_notes))
+    return JSONOut(wb.reopen(exception_id, acting(who, body.actor), body.resolution_notes))
 
 
 @router.post(

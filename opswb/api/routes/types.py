@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from opswb.api.gate import JSONOut
 from opswb.api.models import TypeBody, TypeChange, TypePage
-from opswb.api.routes.common import COMMON, ERR, WB
+from opswb.api.routes.common import COMMON, ERR, WB, Caller, acting
 
 router = APIRouter()
 
@@ -20,17 +20,18 @@ def list_types(wb: WB, tenant_id: str | None = None) -> Any:
 
 
 @router.post("/v1/types", response_model=TypeChange, responses=COMMON, tags=["types"])
-def add_type(wb: WB, body: TypeBody) -> Any:
+def add_type(wb: WB, who: Caller, body: TypeBody) -> Any:
     """Allow an event type globally or for one tenant (audited)."""
-    return JSONOut(wb.add_type(body.event_type, body.tenant_id, body.actor, body.notes))
+    return JSONOut(wb.add_type(body.event_type, body.tenant_id, acting(who, body.actor), body.notes))
 
 
 @router.delete(
     "/v1/types", response_model=TypeChange, responses={**COMMON, 404: ERR}, tags=["types"]
 )
 def remove_type(
-    wb: WB, event_type: str, actor: str, tenant_id: str | None = None, notes: str | None = None
+    wb: WB, who: Caller, event_type: str, actor: str | None = None,
+    tenant_id: str | None = None, notes: str | None = None,
 ) -> Any:
     """Remove an allowlist entry (audited); a global type cannot be removed for one
     tenant."""
-    return JSONOut(wb.remove_type(event_type, tenant_id, actor, notes))
+    return JSONOut(wb.remove_type(event_type, tenant_id, acting(who, actor), notes))

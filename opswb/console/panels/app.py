@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 from typing import Any
 
@@ -14,7 +15,7 @@ from opswb.console.panels.detail import DetailPanel
 from opswb.console.panels.diff import DiffPanel
 from opswb.console.panels.health import HealthBar
 from opswb.console.panels.queue import QueuePanel
-from opswb.console.panels.resolve import ResolvePanel
+from opswb.console.panels.resolve import ResolvePanel, default_actor
 
 # Static styles only (nothing event-derived goes in here).
 CSS = """
@@ -78,8 +79,17 @@ class Console(widgets.VBox):
         left = widgets.VBox([self.queue, self.bulk], layout=widgets.Layout(width="40%"))
         right = widgets.VBox([self.detail, self.diff, self.resolve],
                              layout=widgets.Layout(width="60%"))
+        self.who = working_as(wb)
+        if not self.who.get("bootstrap"):  # a named token: decisions are recorded as it
+            self.resolve.set_form(actor=self.who["name"])
+            self.bulk.set_form(actor=self.who["name"])
+        if self.who["role"] == "viewer":  # reads only: no decision forms
+            self.resolve.layout.display = self.bulk.layout.display = "none"
+        signed = (f"<span class='opswb-muted opswb-who'>working as "
+                  f"{html.escape(self.who['name'] or '?')} ({html.escape(self.who['role'])})"
+                  "</span>")
         super().__init__([
-            widgets.HTML(CSS + "<h2>opswb · Ops Console</h2>"), self.health,
+            widgets.HTML(CSS + "<h2>opswb · Ops Console</h2>" + signed), self.health,
             widgets.HBox([left, right], layout=widgets.Layout(width="100%")), audit])
         self.add_class("opswb-console")
 
@@ -95,6 +105,16 @@ class Console(widgets.VBox):
         self.queue.refresh()
         self.detail.reload()
         self.audit.refresh()
+
+
+def working_as(wb: Any) -> dict:
+    """Who the console works as (SPEC §15): over a URL, the token's name and role;
+    embedded, ``OPSWB_ACTOR`` or the login name, with every right."""
+    if getattr(wb, "remote", False):
+        who = wb.authenticate(wb.token)
+        if who is not None:
+            return who
+    return {"name": default_actor(), "role": "embedded", "bootstrap": True}
 
 
 def build_console(wb: Any) -> Console:

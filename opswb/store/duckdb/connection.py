@@ -151,9 +151,12 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)"
     )
-    current = fetch_one(con.execute("SELECT coalesce(max(version), 0) FROM schema_version"))[0]
+    # Every file not yet recorded, in order: files numbered on parallel branches apply
+    # even to a store a later-numbered one already reached.
+    done = {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
+    current = max(done, default=0)
     for version, sql in migrations():
-        if version <= current:
+        if version in done:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -165,7 +168,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             raise
         if version == 1:
             seed_allowlist(con)  # the seed needs the schema it just created
-        current = version
+        current = max(current, version)
     return current
 
 

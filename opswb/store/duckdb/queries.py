@@ -6,10 +6,12 @@ Values are always bound with ``?``; ids are BIGINT inside and strings outside
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
+from opswb.core.auditchain import entry_hash, epoch_us
 from opswb.core.fingerprint import fingerprint, loads
 from opswb.core.records import (
     EXCEPTION_FIELDS,
@@ -293,10 +295,14 @@ def list_exceptions(con: duckdb.DuckDBPyConnection, status: str | None = "open",
                     tenant_id: str | None = None, reason_code: str | None = None,
                     source: str | None = None, idempotency_key: str | None = None,
                     limit: int | None = None, after_raw_id: int | None = None,
-                    group_id: str | None = None) -> list[dict]:
+                    group_id: str | None = None,
+                    assignee: str | None = None) -> list[dict]:
     """Exceptions matching the filters, oldest first (by opening arrival)."""
     where, args = _filter_sql(status, tenant_id, reason_code, source, idempotency_key,
                               group_id)
+    if assignee:
+        where.append("assignee = ?")
+        args.append(assignee)
     if after_raw_id is not None:
         where.append("raw_id > ?")
         args.append(after_raw_id)
@@ -350,15 +356,21 @@ def audit_entries(con: duckdb.DuckDBPyConnection, exception_id: int | None = Non
 
 
 def write_audit(con: duckdb.DuckDBPyConnection, **entry: Any) -> None:
-    """Append one audit entry (call inside the transaction of the change it records)."""
+    """Append one audit entry (call inside the transaction of the change it records),
+    chained to the one before it (``opswb.core.auditchain``; the head moves with it)."""
     con.execute("UPDATE counters SET value = value + 1 WHERE name = 'audit'")
     audit_id = fetch_one(con.execute("SELECT value FROM counters WHERE name = 'audit'"))[0]
+    at = datetime.now(UTC)
+    fields = {"audit_id": audit_id, "at_us": epoch_us(at), **entry}
+    prev = fetch_one(con.execute("SELECT head_hash FROM audit_chain"))[0]
+    digest = entry_hash(fields, prev)
     con.execute(
-        "INSERT INTO audit_log VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [audit_id, entry["actor"], entry["action"], entry.get("exception_id"),
+        "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [audit_id, at, entry["actor"], entry["action"], entry.get("exception_id"),
          entry.get("tenant_id"), entry.get("idempotency_key"), entry.get("state_before"),
          entry.get("state_after"), entry.get("notes"), entry.get("canonical_raw_id"),
-         entry.get("override_patch"), entry.get("details")])
+         entry.get("override_patch"), entry.get("details"), prev, digest])
+    con.execute("UPDATE audit_chain SET head_id = ?, head_hash = ?", [audit_id, digest])
 
 
 def allowed_types(con: duckdb.DuckDBPyConnection, tenant_id: str | None = None) -> list[dict]:

@@ -13,9 +13,10 @@ import duckdb
 
 from opswb.store.base import Session, Summary
 from opswb.store.duckdb import classify, decisions, groups, outbox, queries
+from opswb.store.duckdb.identity import DuckDBIdentity
 
 
-class DuckDBSession(Session):
+class DuckDBSession(DuckDBIdentity, Session):
     """The statements of one snapshot or transaction on ``con``."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -83,9 +84,11 @@ class DuckDBSession(Session):
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = None,
                         after_raw_id: int | None = None,
-                        group_id: str | None = None) -> list[dict]:
+                        group_id: str | None = None, *,
+                        assignee: str | None = None) -> list[dict]:
         return queries.list_exceptions(self.con, status, tenant_id, reason_code, source,
-                                       idempotency_key, limit, after_raw_id, group_id)
+                                       idempotency_key, limit, after_raw_id, group_id,
+                                       assignee)
 
     def failure_groups(self, status: str | None, tenant_id: str | None,
                        reason_code: str | None, limit: int,

@@ -1,0 +1,148 @@
+"""Four eyes, claims and comments (SPEC §15) end to end over a real ``opswb serve``."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.helpers import ev
+from tests.support.server import ServerProcess
+
+P1, P2 = {"amount": 1200}, {"amount": 1250}
+PEOPLE = {"olga": "operator", "amy": "approver", "abe": "approver", "vic": "viewer",
+          **{f"ap{i}": "approver" for i in range(8)}}
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory):
+    """A server, and an HTTP client per person (``admin``: the bootstrap token)."""
+    d = tmp_path_factory.mktemp("foureyes")
+    server = ServerProcess(str(d / "opswb.duckdb"), d / "serve.log")
+    clients = {}
+    try:
+        s = server.wait()
+        clients["admin"] = httpx.Client(base_url=s.url, timeout=60,
+                                        headers={"Authorization": f"Bearer {s.token}"})
+        for name, role in PEOPLE.items():
+            r = clients["admin"].post("/v1/tokens", json={"name": name, "role": role})
+            clients[name] = httpx.Client(base_url=s.url, timeout=60, headers={
+                "Authorization": f"Bearer {r.json()['token']}"})
+        yield clients
+    finally:
+        for c in clients.values():
+            c.close()
+        server.stop()
+
+
+def _conflict(c: httpx.Client, tenant: str) -> str:
+    c.post("/v1/events", json=[ev("K", P1, tenant=tenant), ev("K", P2, tenant=tenant)])
+    return c.get("/v1/exceptions", params={"tenant_id": tenant}).json()["items"][0][
+        "exception_id"]
+
+
+def _propose(people, tenant: str, who: str = "olga") -> str:
+    assert people["admin"].post("/v1/policies", json={"tenant_id": tenant}).status_code == 200
+    ex_id = _conflict(people["olga"], tenant)
+    r = people[who].post(f"/v1/exceptions/{ex_id}/resolve", json={
+        "action": "override_and_replay", "resolution_notes": "the second is right",
+        "override_patch": {"payload": {"note": "fixed"}}})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "open"
+    pending = r.json()["pending"]
+    assert pending["proposed_by"] == who and pending["action"] == "override_and_replay"
+    assert pending["override_patch"] == {"payload": {"note": "fixed"}}
+    assert set(pending) == {"action", "proposed_by", "canonical_raw_id", "override_patch",
+                            "resolution_notes", "proposed_at"}
+    return ex_id
+
+
+def _key(c: httpx.Client, tenant: str) -> dict:
+    return c.get("/v1/keys", params={"tenant_id": tenant, "idempotency_key": "K"}).json()
+
+
+def test_propose_then_a_different_approver_approves_and_the_delivery_happens_once(people):
+    ex_id = _propose(people, "fe-ok", who="amy")
+    assert _key(people["vic"], "fe-ok")["events_processed"]["state"] == "quarantined"
+    decide = {"resolution_notes": "checked the ledger"}
+    r = people["amy"].post(f"/v1/exceptions/{ex_id}/approve", json=decide)
+    assert r.status_code == 403 and "a different approver" in r.json()["error"]
+    r = people["olga"].post(f"/v1/exceptions/{ex_id}/approve", json=decide)
+    assert r.status_code == 403 and "needs approver" in r.json()["error"]  # the role
+    r = people["abe"].post(f"/v1/exceptions/{ex_id}/approve", json=decide)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "resolved" and r.json()["pending"] is None
+    key = _key(people["vic"], "fe-ok")
+    assert key["events_processed"]["state"] == "processed"
+    assert [d["is_replay"] for d in key["deliveries"]] == [False, True]
+    assert key["deliveries"][1]["payload"]["note"] == "fixed"
+    trail = people["vic"].get("/v1/audit", params={"exception_id": ex_id}).json()["items"]
+    assert [(e["action"], e["actor"]) for e in reversed(trail)] == [
+        ("propose", "amy"), ("approve", "abe"), ("override_and_replay", "abe")]
+    assert trail[1]["details"]["proposed_by"] == "amy"
+    again = people["ap0"].post(f"/v1/exceptions/{ex_id}/approve", json=decide)
+    assert again.status_code == 409
+
+
+def test_a_rejection_leaves_the_exception_open_and_the_key_quarantined(people):
+    ex_id = _propose(people, "fe-no")
+    r = people["abe"].post(f"/v1/exceptions/{ex_id}/reject",
+                           json={"resolution_notes": "wrong amount"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "open" and r.json()["pending"] is None
+    key = _key(people["vic"], "fe-no")
+    assert key["events_processed"]["state"] == "quarantined" and len(key["deliveries"]) == 1
+    trail = people["vic"].get("/v1/audit", params={"exception_id": ex_id}).json()["items"]
+    assert [(e["action"], e["actor"]) for e in trail] == [("reject", "abe"),
+                                                          ("propose", "olga")]
+    r = people["abe"].post(f"/v1/exceptions/{ex_id}/approve",
+                           json={"resolution_notes": "changed my mind"})
+    assert r.status_code == 409 and "no pending proposal" in r.json()["error"]
+
+
+def test_eight_concurrent_approvals_one_wins(people):
+    ex_id = _propose(people, "fe-race")
+
+    def approve(i: int) -> int:
+        return people[f"ap{i}"].post(f"/v1/exceptions/{ex_id}/approve",
+                                     json={"resolution_notes": f"ap{i} agrees"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(approve, range(8)))
+    assert codes == [200] + [409] * 7
+    assert len(_key(people["vic"], "fe-race")["deliveries"]) == 2  # the first, one replay
+    trail = people["vic"].get("/v1/audit", params={"exception_id": ex_id}).json()["items"]
+    assert [e["action"] for e in trail].count("approve") == 1
+
+
+def test_without_a_policy_an_override_applies_at_once(people):
+    ex_id = _conflict(people["olga"], "fe-none")
+    r = people["olga"].post(f"/v1/exceptions/{ex_id}/resolve", json={
+        "action": "override_and_replay", "resolution_notes": "no policy here"})
+    assert r.status_code == 200 and r.json()["status"] == "resolved"
+    policies = people["vic"].get("/v1/policies").json()["items"]
+    assert {"fe-ok", "fe-no"} <= {p["tenant_id"] for p in policies}
+    assert "fe-none" not in {p["tenant_id"] for p in policies}
+
+
+def test_claim_and_comments(people):
+    ex_id = _conflict(people["olga"], "fe-claim")
+    r = people["olga"].post(f"/v1/exceptions/{ex_id}/claim")
+    assert r.status_code == 200 and r.json()["assignee"] == "olga"
+    assert people["vic"].post(f"/v1/exceptions/{ex_id}/claim").status_code == 403
+    text = "<script>alert(1)</script> calling billing"
+    r = people["olga"].post(f"/v1/exceptions/{ex_id}/comments", json={"text": text})
+    assert r.status_code == 200 and r.json()["comments"][0]["author"] == "olga"
+    detail = people["vic"].get(f"/v1/exceptions/{ex_id}").json()
+    assert [(c["author"], c["text"]) for c in detail["comments"]] == [("olga", text)]
+    assert detail["assignee"] == "olga"
+    mine = people["vic"].get("/v1/exceptions", params={"assignee": "olga"}).json()["items"]
+    assert [e["exception_id"] for e in mine] == [ex_id]
+    assert people["vic"].get("/v1/exceptions", params={"assignee": "amy"}).json()["items"] == []
+    r = people["olga"].delete(f"/v1/exceptions/{ex_id}/claim")
+    assert r.status_code == 200 and r.json()["assignee"] is None
+    trail = people["vic"].get("/v1/audit", params={"exception_id": ex_id}).json()["items"]
+    assert [e["action"] for e in trail] == ["unclaim", "comment", "claim"]
+    blank = people["olga"].post(f"/v1/exceptions/{ex_id}/comments", json={"text": " "})
+    assert blank.status_code == 422

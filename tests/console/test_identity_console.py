@@ -1,0 +1,48 @@
+"""The console knows who is working (SPEC §15): over a URL it works as the token's name
+and role; a viewer gets no decision forms; an operator's decisions carry its name."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+import opswb
+from opswb.console.panels.app import Console
+from tests.helpers import ev
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    d = tmp_path_factory.mktemp("console-who")
+    server = ServerProcess(str(d / "opswb.duckdb"), d / "serve.log")
+    try:
+        s = server.wait()
+        boot = {"Authorization": f"Bearer {s.token}"}
+        tokens = {name: httpx.post(s.url + "/v1/tokens", headers=boot, json={
+            "name": name, "role": role}).json()["token"]
+            for name, role in (("vic", "viewer"), ("olga", "operator"))}
+        httpx.post(s.url + "/v1/events", headers=boot, json=[
+            ev("K", {"amount": 1}), ev("K", {"amount": 2})])
+        yield s, tokens
+    finally:
+        server.stop()
+
+
+def test_a_viewer_sees_its_name_and_no_decision_forms(served):
+    s, tokens = served
+    console = Console(opswb.connect(s.url, token=tokens["vic"]))
+    assert "working as vic (viewer)" in console.children[0].value
+    assert console.resolve.layout.display == "none" and console.bulk.layout.display == "none"
+
+
+def test_an_operator_decides_under_its_own_name(served):
+    s, tokens = served
+    wb = opswb.connect(s.url, token=tokens["olga"])
+    console = Console(wb)
+    assert "working as olga (operator)" in console.children[0].value
+    assert console.resolve.layout.display != "none"
+    console.resolve.detail = wb.exception(wb.list_exceptions()["items"][0]["exception_id"])
+    console.resolve.set_form(action="mark_resolved_no_replay", notes="a retry")
+    ex = console.resolve.submit()
+    assert ex is not None and ex["actor"] == "olga", console.resolve.status.message
