@@ -51,3 +51,13 @@ def observable_state(wb) -> dict:
         "details": [wb.exception(e["exception_id"]) for e in page["items"]],
         "audit": wb.audit(),
     }
+
+
+def run_async(coro):
+    """``asyncio.run(coro)`` on a fresh thread: an earlier test (Playwright's sync API) may
+    leave this thread inside a running event loop, where asyncio.run refuses to start."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -11,7 +11,7 @@ import duckdb
 import httpx
 import pytest
 
-from tests.helpers import ev
+from tests.helpers import ev, run_async
 from tests.support.server import ServerProcess
 
 NOTE = {"actor": "ann", "resolution_notes": "replayed after checking"}
@@ -191,5 +191,5 @@ def test_many_long_polls_hold_no_worker_thread(serve_url):
             assert r.status_code == 200, r.text
             return [(await p).json() for p in polls]
 
-    pages = asyncio.run(scenario())
+    pages = run_async(scenario())
     assert [[i["idempotency_key"] for i in p["items"]] for p in pages] == [["wake"]] * 50

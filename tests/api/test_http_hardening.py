@@ -7,8 +7,6 @@ servers of tests/support/server.py), or the CLI as a subprocess, as a user would
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 from urllib.parse import quote
 
@@ -17,7 +15,7 @@ import httpx
 import pytest
 
 import opswb
-from tests.helpers import ev
+from tests.helpers import ev, run_async
 from tests.support.server import ServerProcess
 
 P1 = {"amount": 1200, "currency": "EUR"}
@@ -136,10 +134,7 @@ def _ask(app, method: str, path: str, body) -> httpx.Response:
                                      headers={"Authorization": "Bearer t"}) as client:
             return await client.request(method, path, json=body)
 
-    # A fresh thread: an earlier test (Playwright's sync API) may leave this thread
-    # inside a running event loop, where asyncio.run refuses to start.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, go()).result()
+    return run_async(go())
 
 
 def test_a_500_answers_a_fixed_message_and_logs_the_traceback(caplog):
