@@ -15,7 +15,9 @@
  *       not a JSON number or true/false/null (NaN, Infinity, 01, 1.), bytes outside
  *       strings that JSON does not allow, more than one top-level value, nesting
  *       deeper than MAX_DEPTH, or
- *   (d) a string holds a raw control byte (below 0x20), which JSON forbids.
+ *   (d) a string holds a raw control byte (below 0x20), which JSON forbids, or
+ *   (e) a number a double would misread: an exponent of three digits or more, or a
+ *       number token longer than MAX_NUMBER_BYTES.
  * A line that is not suspect is therefore one JSON value (string contents aside: they
  * are skipped, not validated, but for control bytes) whose member names, all escape-free, are pairwise
  * distinct within each object. Escape-free names decode to equal strings exactly when
@@ -107,11 +109,19 @@ has_duplicate(Name *v, size_t k)
     return 0;
 }
 
-/* Whether [p, e) is exactly a JSON number or true / false / null. */
+/* Number tokens past this many bytes are suspect: a decimal such as 0.000…01 with some
+ * 300 zeros underflows a double (orjson and DuckDB read it as 0.0). */
+#define MAX_NUMBER_BYTES 300
+
+/* Whether [p, e) is exactly a JSON number or true / false / null, and no number a double
+ * misreads: an exponent of three digits or more (1e-400 reads as 0.0, 1e400 fails) or a
+ * number past MAX_NUMBER_BYTES makes the line suspect, for the exact reader. */
 static int
 valid_scalar(const unsigned char *p, const unsigned char *e)
 {
     size_t n = (size_t)(e - p);
+    if (n > MAX_NUMBER_BYTES)
+        return 0;
     if (n == 4 && memcmp(p, "true", 4) == 0)
         return 1;
     if (n == 5 && memcmp(p, "false", 5) == 0)
@@ -143,8 +153,11 @@ valid_scalar(const unsigned char *p, const unsigned char *e)
             p++;
         if (p >= e || *p < '0' || *p > '9')
             return 0;
+        const unsigned char *digits = p;
         while (p < e && *p >= '0' && *p <= '9')
             p++;
+        if (p - digits >= 3)
+            return 0;
     }
     return p == e;
 }

@@ -74,10 +74,14 @@ WITH p AS (
         AND ascii(m[3][2]) BETWEEN 33 AND 126 AND m[3][2] NOT IN (chr(34), chr(92)), false) AS plain
     FROM p
 )
-SELECT seq, plain, plain AND (contains(text, '\\u003') OR contains(text, 'e-')
-       OR contains(text, 'E-') OR contains(text, '.0000000000')) AS suspect, {_FIELDS}
+SELECT seq, plain, {{suspect}} AS suspect, {_FIELDS}
 FROM q
 """
+# Lines that may hold a number DuckDB or orjson would misread, or an escaped colon (which
+# would fool the Python duplicate count): looked at again with ``_UNDERFLOW``. The C
+# scanner checks numbers itself and needs no such hint.
+_SUSPECT = ("plain AND (contains(text, '\\u003') OR contains(text, 'e-')"
+            " OR contains(text, 'E-') OR contains(text, '.0000000000'))")
 
 @functools.cache
 def _pa() -> Any:
@@ -154,24 +158,14 @@ def _check_sub_batch(data: bytes, cuts: list[int], idx: list[int], bad: Any) -> 
             bad[i] = True
 
 
-def _misread_numbers(data: Any, offsets: Any, suspect: Any) -> Any:
-    """A bool mask: the lines DuckDB found ``suspect`` that hold a number DuckDB or
-    orjson would misread (``_UNDERFLOW``), or an escaped colon."""
-    np = _np()
-    bad = np.zeros(len(offsets) - 1, bool)
-    for i in np.flatnonzero(suspect).tolist():
-        bad[i] = _UNDERFLOW.search(data, int(offsets[i]), int(offsets[i + 1])) is not None
-    return bad
-
-
-def _not_ijson_native(data: Any, offsets: Any, plain: Any, suspect: Any) -> Any:
+def _not_ijson_native(data: Any, offsets: Any, plain: Any) -> Any:
     """``_not_ijson_plain`` with the C scanner (``core.jsonscan``): one pass over the
-    bytes, the GIL released, clears almost every line; the lines it cannot clear
-    (nested past ``MAX_DEPTH``, an equal name twice in one object, an escaped name, text
-    it cannot follow) take the exact per-line path, as do misread numbers."""
+    bytes, the GIL released, clears almost every line; the lines it cannot clear (nested
+    past ``MAX_DEPTH``, an equal name twice in one object, an escaped name, a number a
+    double would misread, text it cannot follow) take the exact per-line path."""
     np = _np()
-    bad = _misread_numbers(data, offsets, suspect)
-    bad[jsonscan.suspect_lines_native(data, offsets, np.flatnonzero(plain & ~bad))] = True
+    bad = np.zeros(len(plain), bool)
+    bad[jsonscan.suspect_lines_native(data, offsets, np.flatnonzero(plain))] = True
     return bad
 
 
@@ -192,8 +186,7 @@ def _not_ijson_plain(text: Any, plain: Any, suspect: Any) -> Any:
     start, end = int(offsets[0]), int(offsets[-1])
     offsets = offsets.astype(np.int64) - start
     if jsonscan.NATIVE:  # reads the Arrow buffer in place: no copy of the chunk's text
-        return _not_ijson_native(memoryview(text.buffers()[2])[start:end], offsets, plain,
-                                 suspect)
+        return _not_ijson_native(memoryview(text.buffers()[2])[start:end], offsets, plain)
     data = text.buffers()[2].to_pybytes()[start:end]
     arr = np.frombuffer(data, np.uint8)
     # Brackets per line: their positions, counted by line (a cumsum over every byte is
@@ -236,7 +229,8 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
     # Record batches of 16k rows: DuckDB spreads an Arrow scan over them (zero-copy).
     con.register("_lines", pa.Table.from_batches(lines_table.to_batches(max_chunksize=16_384)))
     try:
-        staged = con.sql(_STAGE).to_arrow_table()
+        staged = con.sql(_STAGE.replace("{suspect}", "false" if jsonscan.NATIVE
+                                        else _SUSPECT)).to_arrow_table()
     finally:
         con.unregister("_lines")
     # DuckDB keeps insertion order (preserve_insertion_order); the columns below are

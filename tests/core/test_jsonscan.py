@@ -69,3 +69,10 @@ def test_duplicates_at_any_depth_are_suspect():
 def test_indexes_out_of_range_are_refused():
     with pytest.raises(ValueError):
         jsonscan.suspect_lines(b"{}", [0, 2], [1])
+
+
+@needs_native
+def test_numbers_a_double_would_misread_are_suspect():
+    lines = [b'{"n":1e-400}', b'{"n":1E400}', b'{"n":0.' + b"0" * 320 + b'1}',
+             b'{"n":1e-40}', b'{"n":12.5e+99}', b'{"n":123456}']
+    assert _scan(lines, jsonscan.suspect_lines_native) == {0, 1, 2}
