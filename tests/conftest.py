@@ -9,6 +9,7 @@ import opswb
 pytest_plugins = [
     "tests.support.server",
     "tests.support.browser",
+    "tests.support.postgres",
 ]
 
 
