@@ -103,3 +103,18 @@ def pg_url(pg_cluster) -> Iterator[str]:
         yield f"{pg_cluster.url}/{name}"
     finally:
         pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def dump_database(url: str) -> dict:
+    """Every row of every table of a PostgreSQL store, ordered (``helpers.dump_store``)."""
+    import psycopg
+
+    out = {}
+    with psycopg.connect(url) as con:
+        tables = [r[0] for r in con.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+        for t in tables:
+            cur = con.execute(f'SELECT * FROM "{t}" ORDER BY 1, 2')
+            names = [d.name for d in cur.description]
+            out[t] = sorted((dict(zip(names, r)) for r in cur.fetchall()), key=repr)
+    return out
