@@ -23,3 +23,9 @@ def wb(request):
     wb = opswb.connect(url)
     wb.init()
     return wb
+
+
+@pytest.fixture
+def local_wb(store_url):
+    """A local workbench over a fresh store, on DuckDB and on PostgreSQL."""
+    return opswb.connect(store_url)
