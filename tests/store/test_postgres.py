@@ -151,3 +151,36 @@ def _race(urls: list[str], files: list[str]) -> None:
     assert got["health"]["idempotency"] == {"processed": 400, "quarantined": 200,
                                             "ignored": 0}
     assert got["health"]["raw_events"] == 2400
+
+
+@pytest.mark.slow
+def test_two_servers_on_one_database_sixteen_resolves_one_wins(pg_url, tmp_path):
+    """Two ``opswb serve`` replicas on one PostgreSQL, no proxy, clients alternating
+    between them: 16 concurrent resolutions of one exception → one 200, fifteen 409,
+    one audit entry."""
+    import httpx
+
+    from tests.helpers import ev
+    from tests.support.server import ServerProcess
+
+    opswb.connect(pg_url).ingest([ev("K", {"a": 1}), ev("K", {"a": 2})])
+    servers = [ServerProcess(pg_url, tmp_path / f"serve{i}.log") for i in range(2)]
+    try:
+        served = [s.wait() for s in servers]
+        ex_id = opswb.connect(pg_url).list_exceptions()["items"][0]["exception_id"]
+
+        def resolve(i: int) -> int:
+            s = served[i % 2]
+            r = httpx.post(f"{s.url}/v1/exceptions/{ex_id}/resolve", timeout=60,
+                           headers={"Authorization": f"Bearer {s.token}"},
+                           json={"action": "mark_resolved_no_replay", "actor": f"op{i}",
+                                 "resolution_notes": "race"})
+            return r.status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            codes = sorted(pool.map(resolve, range(16)))
+    finally:
+        for s in servers:
+            s.stop()
+    assert codes == [200] + [409] * 15
+    assert len(opswb.connect(pg_url).audit(exception_id=ex_id)) == 1
