@@ -52,3 +52,15 @@ def test_ingest_benchmark_reports_every_phase_on_a_small_file(tmp_path):
     assert raws == 3000
     assert bound_valid == valid > 0
     assert keys == deliveries == delivered_raws == valid
+
+
+@pytest.mark.slow
+def test_ingest_benchmark_on_postgresql(pg_url):
+    """``--db postgresql://…``: opswb and the plain set-wise baseline both run, on fresh
+    databases of that server, and opswb's summary matches the planted events."""
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ingest.py"), "--db", pg_url, "--n", "3000"],
+        capture_output=True, text=True, check=False, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "opswb-postgres: summary matches the planted events" in r.stdout
+    assert "plain-setwise" in r.stdout and "opswb / plain set-wise" in r.stdout

@@ -136,22 +136,26 @@ SELECT tenant_id, nextval('delivery_id_seq'), idempotency_key, raw_id, fingerpri
 FROM (SELECT * FROM _out WHERE kind = 'processed' ORDER BY seq) q
 """
 
+# The openers with what the exception row needs; FIRST of a conflict on a key new in this
+# chunk is that key's first arrival here (``first_seq``), read in ``_insert_exceptions``.
 _OPENERS = f"""
 SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, st.source, o.kind,
        o.valid, st.error, st.event_type, {PAYLOAD_OF.format(s="st.")} AS payload, o.allowed,
-       fo.event_type AS first_type, fo.payload AS first_payload,
-       CASE WHEN fo.raw_id IS NULL THEN k.override_patch END AS first_patch,
+       fo.seq AS first_seq, NULL AS first_type, NULL AS first_payload,
+       CASE WHEN fo.seq IS NULL THEN k.override_patch END AS first_patch,
        coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id
 FROM _out o JOIN _stage st USING (seq)
 LEFT JOIN _khit k
   ON o.kind = 'conflict' AND o.kstate IS NOT NULL AND k.tenant_id = o.tenant_id
  AND k.idempotency_key = o.idempotency_key
-LEFT JOIN (SELECT f.tenant_id, f.idempotency_key, f.raw_id, fs.event_type,
-                  {PAYLOAD_OF.format(s="fs.")} AS payload
-           FROM _out f JOIN _stage fs USING (seq) WHERE f.valid AND f.rn = 1) fo
-  ON o.kind = 'conflict' AND o.kstate IS NULL
+LEFT JOIN _out fo
+  ON o.kind = 'conflict' AND o.kstate IS NULL AND fo.valid AND fo.rn = 1
  AND fo.tenant_id = o.tenant_id AND fo.idempotency_key = o.idempotency_key
 WHERE o.opens ORDER BY o.seq
+"""
+
+_FIRST_IN_CHUNK = f"""
+SELECT seq, event_type, {PAYLOAD_OF.format(s="")} FROM _stage WHERE seq = ANY(%s)
 """
 
 # Every key the chunk touched: its placeholder filled in, or its stored record moved on.
@@ -244,7 +248,7 @@ def _store(con: Any, staged: list[list], origin: str | None, replay_of: int | No
         for row, raw_id in zip(staged, ids):
             row[1] = raw_id
             copy.write_row(row)
-    con.execute("ANALYZE _stage")
+    con.execute("ANALYZE _stage (seq, tenant_id, idempotency_key, valid)")
     con.execute(_LOCK_KEYS)
     for sql in (_KEY_HITS, _CLASSIFY, _OPEN_IDS, _ASSIGN):
         con.execute(sql)
@@ -269,11 +273,15 @@ def _insert_exceptions(con: Any) -> None:
     openers = [dict(zip(names, r)) for r in cur.fetchall()]
     if not openers:
         return
+    in_chunk = [o["first_seq"] for o in openers if o["first_seq"] is not None]
+    firsts = {r[0]: r[1:] for r in con.execute(_FIRST_IN_CHUNK, [in_chunk])} if in_chunk else {}
     wanted = [o["first_raw_id"] for o in openers
-              if o["first_type"] is None and o["first_raw_id"] is not None]
+              if o["first_seq"] is None and o["first_raw_id"] is not None]
     found = stored_events(con, wanted)
     for o in openers:
-        if o["first_type"] is None and o["first_raw_id"] in found:
+        if o["first_seq"] is not None:
+            o["first_type"], o["first_payload"] = firsts[o["first_seq"]]
+        elif o["first_raw_id"] in found:
             o["first_type"], o["first_payload"], _ = found[o["first_raw_id"]]
     with con.cursor() as c, c.copy(
             "COPY exceptions (tenant_id, exception_id, idempotency_key, source, reason_code,"
