@@ -184,3 +184,77 @@ def test_two_servers_on_one_database_sixteen_resolves_one_wins(pg_url, tmp_path)
             s.stop()
     assert codes == [200] + [409] * 15
     assert len(opswb.connect(pg_url).audit(exception_id=ex_id)) == 1
+
+
+def test_a_row_held_past_the_busy_timeout_is_store_busy_and_changes_nothing(pg_url):
+    """Another session holds the exception's row lock: the resolution waits the busy
+    timeout, then answers StoreBusy (503 over HTTP), never a 500, and writes nothing."""
+    from tests.helpers import ev
+
+    opswb.connect(pg_url).ingest([ev("K", {"a": 1}), ev("K", {"a": 2})])
+    wb = opswb.connect(pg_url, busy_timeout=0.5)
+    ex_id = wb.list_exceptions()["items"][0]["exception_id"]
+    with psycopg.connect(pg_url) as holder:
+        holder.execute("SELECT 1 FROM exceptions WHERE exception_id = %s FOR UPDATE",
+                       [int(ex_id)])
+        with pytest.raises(opswb.StoreBusy):
+            wb.resolve(ex_id, action="mark_resolved_no_replay", actor="ann",
+                       resolution_notes="busy")
+        holder.rollback()
+    assert wb.exception(ex_id)["status"] == "open"
+    assert wb.audit() == []
+    assert opswb.StoreBusy.http_status == 503
+
+
+@pytest.mark.slow
+def test_single_posts_across_two_replicas_end_as_one_sequential_run(pg_cluster, tmp_path):
+    """Eight clients posting single events of the same 60 keys, alternating between two
+    ``opswb serve`` replicas of one database (every third key with a changed payload from
+    half of them): the same keys, states, counts and open exceptions as one sequential run."""
+    import random
+
+    import httpx
+
+    from tests.support.server import ServerProcess
+
+    def events(client: int) -> list[dict]:
+        out = [{"tenant_id": f"t{i % 3}", "idempotency_key": f"k{i}",
+                "event_type": "payment.captured",
+                "payload": {"amount": i, "v": client % 2 if i % 3 == 0 else 0}}
+               for i in range(60)]
+        random.Random(client).shuffle(out)
+        return out
+
+    urls = []
+    for name in ("replicas", "single"):
+        pg_cluster.admin(f"CREATE DATABASE {name}_{os.getpid()}")
+        urls.append(f"{pg_cluster.url}/{name}_{os.getpid()}")
+    servers = [ServerProcess(urls[0], tmp_path / f"serve{i}.log") for i in range(2)]
+    try:
+        served = [s.wait() for s in servers]
+
+        def post(client: int) -> list[int]:
+            codes = []
+            for n, e in enumerate(events(client)):
+                s = served[(client + n) % 2]
+                r = httpx.post(f"{s.url}/v1/events", json=[e], timeout=60,
+                               headers={"Authorization": f"Bearer {s.token}"})
+                codes.append(r.status_code)
+            return codes
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = [c for cs in pool.map(post, range(8)) for c in cs]
+        assert set(codes) == {200}, sorted(set(codes))
+        single = opswb.connect(urls[1])
+        for client in range(8):
+            for e in events(client):
+                single.ingest_batch([e])
+        got, want = _end_state(urls[0]), _end_state(urls[1])
+        assert got == want
+        assert got["open_per_key"] == 1
+        assert got["health"]["idempotency"]["quarantined"] == 20
+    finally:
+        for s in servers:
+            s.stop()
+        for url in urls:
+            pg_cluster.admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
