@@ -258,3 +258,25 @@ def test_single_posts_across_two_replicas_end_as_one_sequential_run(pg_cluster, 
             s.stop()
         for url in urls:
             pg_cluster.admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+def test_texts_postgresql_text_cannot_hold_are_stored_exactly(pg_url, db_path, tmp_path):
+    """A raw NUL byte, bytes that are not UTF-8 and a NUL escape in a payload: stored and
+    shown exactly as the DuckDB store shows them, not refused as a server error."""
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b'{"a":"x\x00y"}\nabc\x00\n\xff\xfe\n{"tenant_id":"acme",'
+                     b'"idempotency_key":"n","event_type":"payment.captured",'
+                     b'"payload":{"s":"a\\u0000b"}}\n')
+
+    def shown(url: str) -> dict:
+        wb = opswb.connect(url)
+        summary = wb.ingest(str(path))
+        texts = [wb.exception(e["exception_id"])["raw"]["text"]
+                 for e in wb.list_exceptions()["items"]]
+        return {"summary": summary, "texts": texts,
+                "payload": wb.key("acme", "n")["arrivals"][0]["payload"]}
+
+    on_pg = shown(pg_url)
+    assert on_pg == shown(db_path)
+    assert on_pg["texts"][:2] == ['{"a":"x\x00y"}', "abc\x00"]
+    assert on_pg["payload"] == {"s": "a\x00b"}

@@ -27,12 +27,13 @@ from opswb.store.postgres.queries import PAYLOAD_OF, arrival_results, stored_eve
 
 RETRIES = 5
 _STAGE_COLUMNS = ("seq", "raw_id", "tenant_id", "idempotency_key", "event_type", "source",
-                  "occurred_at", "payload", "text", "valid", "error", "fingerprint")
+                  "occurred_at", "payload", "text", "valid", "error", "fingerprint",
+                  "text_bytes")
 
 _CREATE_STAGE = """
 CREATE TEMP TABLE _stage (seq bigint, raw_id bigint, tenant_id text, idempotency_key text,
     event_type text, source text, occurred_at text, payload text, text text, valid boolean,
-    error text, fingerprint text) ON COMMIT DROP
+    error text, fingerprint text, text_bytes bytea) ON COMMIT DROP
 """
 
 # One row lock per key of the chunk, in key order; a new key gets a placeholder record.
@@ -120,10 +121,10 @@ FROM _all a LEFT JOIN _open p USING (seq)
 """
 
 _INSERT_RAWS = """
-INSERT INTO raw_events (tenant_id, raw_id, text, idempotency_key, event_type, source,
+INSERT INTO raw_events (tenant_id, raw_id, text, text_bytes, idempotency_key, event_type, source,
                         occurred_at, payload, fingerprint, valid, error, outcome, exception_id,
                         origin, replay_of)
-SELECT s.tenant_id, s.raw_id, s.text, s.idempotency_key, s.event_type, s.source,
+SELECT s.tenant_id, s.raw_id, s.text, s.text_bytes, s.idempotency_key, s.event_type, s.source,
        s.occurred_at, s.payload, s.fingerprint, s.valid, s.error, o.outcome, o.exception_id,
        %s, %s
 FROM _stage s JOIN _out o USING (seq) ORDER BY s.seq
@@ -231,11 +232,30 @@ def _staged_rows(table: Any) -> list[list]:
             payload = cols["payload"][i]
             obj = loads(payload) if payload is not None else loads(cols["text"][i])["payload"]
             fp = fingerprint(cols["event_type"][i], obj)
-        out.append([cols["seq"][i], None, cols["tenant_id"][i] or "",
-                    cols["idempotency_key"][i], cols["event_type"][i], cols["source"][i],
-                    cols["occurred_at"][i], cols["payload"][i], cols["text"][i], valid,
-                    cols["error"][i], fp])
+        text = cols["text"][i]
+        stored = storable(text)
+        out.append([cols["seq"][i], None, storable(cols["tenant_id"][i]) or "",
+                    *(storable(cols[c][i]) for c in ("idempotency_key", "event_type",
+                                                      "source", "occurred_at", "payload")),
+                    stored, valid, storable(cols["error"][i]), fp,
+                    None if stored == text else text.encode("utf-8", "surrogatepass")])
     return out
+
+
+def storable(value: str | None) -> str | None:
+    """``value`` as PostgreSQL text can hold it: a NUL or an unpaired surrogate (from
+    bytes that were not UTF-8) becomes U+FFFD. Only invalid arrivals carry such
+    characters raw; their exact text is kept beside it (``text_bytes``)."""
+    if value is None or (NUL not in value and value.isascii()):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    return value.replace(NUL, "\ufffd")
+
+
+NUL = "\x00"
 
 
 def _store(con: Any, staged: list[list], origin: str | None, replay_of: int | None,

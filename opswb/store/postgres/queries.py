@@ -16,7 +16,15 @@ PAYLOAD_OF = ("CASE WHEN {s}payload IS NULL AND {s}valid THEN ({s}text::json -> 
               " ELSE {s}payload END")
 RAW_PAYLOAD = PAYLOAD_OF.format(s="")
 _RAW_SELECT = ("SELECT " + ", ".join(f"{RAW_PAYLOAD} AS payload" if f == "payload" else f
-                                     for f in RAW_FIELDS) + " FROM raw_events")
+                                     for f in RAW_FIELDS) + ", text_bytes FROM raw_events")
+
+
+def _exact_text(row: dict) -> dict:
+    """A raw's exact text: ``text_bytes`` when PostgreSQL text could not hold it."""
+    exact = row.pop("text_bytes", None)
+    if exact is not None:
+        row["text"] = bytes(exact).decode("utf-8", "surrogatepass")
+    return row
 
 
 def tenant_out(value: Any) -> Any:
@@ -25,8 +33,9 @@ def tenant_out(value: Any) -> Any:
 
 def rows(cur: Any) -> list[dict]:
     names = [d.name for d in cur.description]
-    return [{n: tenant_out(v) if n == "tenant_id" else out_value(n, v)
-             for n, v in zip(names, r)} for r in cur.fetchall()]
+    return [_exact_text({n: v if n == "text_bytes" else tenant_out(v) if n == "tenant_id"
+                         else out_value(n, v) for n, v in zip(names, r)})
+            for r in cur.fetchall()]
 
 
 def one(con: Any, sql: str, args: list | None = None) -> Any:
@@ -94,13 +103,13 @@ def raws_by_id(con: Any, raw_ids: list[int]) -> dict[str, dict]:
 def raw_row(con: Any, raw_id: int) -> dict | None:
     cur = con.execute("SELECT raw_id, received_at, text, tenant_id, idempotency_key,"
                       " event_type, source, occurred_at, " + RAW_PAYLOAD + " AS payload,"
-                      " fingerprint, valid, error, outcome, exception_id, origin, replay_of"
+                      " fingerprint, valid, error, outcome, exception_id, origin, replay_of, text_bytes"
                       " FROM raw_events WHERE raw_id = %s", [raw_id])
     names = [d.name for d in cur.description]
     row = cur.fetchone()
     if not row:
         return None
-    rec = dict(zip(names, row))
+    rec = _exact_text(dict(zip(names, row)))
     rec["tenant_id"] = tenant_out(rec["tenant_id"])
     return rec
 

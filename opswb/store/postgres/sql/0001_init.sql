@@ -18,7 +18,8 @@ CREATE TABLE raw_events (
     tenant_id       text NOT NULL,
     raw_id          bigint NOT NULL,
     received_at     timestamptz NOT NULL DEFAULT now(),
-    text            text NOT NULL,
+    text            text NOT NULL,    -- NUL and unpaired surrogates as U+FFFD, then:
+    text_bytes      bytea,            -- the exact text (UTF-8) when text could not hold it
     idempotency_key text,
     event_type      text,
     source          text,
