@@ -280,3 +280,57 @@ def test_texts_postgresql_text_cannot_hold_are_stored_exactly(pg_url, db_path, t
     assert on_pg == shown(db_path)
     assert on_pg["texts"][:2] == ['{"a":"x\x00y"}', "abc\x00"]
     assert on_pg["payload"] == {"s": "a\x00b"}
+
+
+@pytest.mark.slow
+def test_kill_9_of_one_replica_under_load_the_other_goes_on_exactly_once(pg_url, tmp_path):
+    """Four clients post single events (one new key each) alternating between two
+    replicas; one replica is killed with SIGKILL part-way. The other answers every later
+    post; every acknowledged event is stored exactly once, and none is stored twice."""
+    import signal
+    import threading
+
+    import httpx
+
+    from tests.support.server import ServerProcess
+
+    servers = [ServerProcess(pg_url, tmp_path / f"serve{i}.log") for i in range(2)]
+    acked: list[str] = []
+    killed = threading.Event()
+    try:
+        served = [s.wait() for s in servers]
+
+        def client(c: int) -> None:
+            for n in range(60):
+                key = f"c{c}-{n}"
+                s = served[1] if killed.is_set() else served[(c + n) % 2]
+                try:
+                    r = httpx.post(f"{s.url}/v1/events", timeout=30,
+                                   headers={"Authorization": f"Bearer {s.token}"},
+                                   json=[{"tenant_id": f"t{c}", "idempotency_key": key,
+                                          "event_type": "payment.captured",
+                                          "payload": {"n": n}}])
+                except httpx.TransportError:
+                    continue  # the killed replica: not acknowledged
+                if r.status_code == 200:
+                    acked.append(key)
+                if c == 0 and n == 20:
+                    os.kill(served[0].pid, signal.SIGKILL)
+                    killed.set()
+
+        threads = [threading.Thread(target=client, args=(c,)) for c in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for s in servers:
+            s.stop()
+    assert killed.is_set()
+    with psycopg.connect(pg_url) as con:
+        stored = dict(con.execute("SELECT idempotency_key, arrival_count FROM"
+                                  " idempotency_keys").fetchall())
+        raws = con.execute("SELECT count(*) FROM raw_events").fetchone()[0]
+    assert all(stored.get(k) == 1 for k in acked)
+    assert set(stored.values()) == {1} and raws == len(stored)
+    assert len(acked) >= 4 * 60 - 4 * 21  # the survivor took every post after the kill
