@@ -23,17 +23,24 @@ from opswb.core.fingerprint import fingerprint, loads
 from opswb.core.staging import stage_table
 from opswb.store.duckdb.classify import _details as exception_details
 from opswb.store.postgres.errors import busy_error
-from opswb.store.postgres.queries import PAYLOAD_OF, arrival_results, stored_events
+from opswb.store.postgres.groups import group_id, signature
+from opswb.store.postgres.queries import (
+    PAYLOAD_OF,
+    arrival_results,
+    feed_lock,
+    one,
+    stored_events,
+)
 
 RETRIES = 5
 _STAGE_COLUMNS = ("seq", "raw_id", "tenant_id", "idempotency_key", "event_type", "source",
                   "occurred_at", "payload", "text", "valid", "error", "fingerprint",
-                  "text_bytes")
+                  "text_bytes", "origin")
 
 _CREATE_STAGE = """
 CREATE TEMP TABLE _stage (seq bigint, raw_id bigint, tenant_id text, idempotency_key text,
     event_type text, source text, occurred_at text, payload text, text text, valid boolean,
-    error text, fingerprint text, text_bytes bytea) ON COMMIT DROP
+    error text, fingerprint text, text_bytes bytea, origin text) ON COMMIT DROP
 """
 
 # One row lock per key of the chunk, in key order; a new key gets a placeholder record.
@@ -49,7 +56,7 @@ _KEY_HITS = """
 CREATE TEMP TABLE _khit ON COMMIT DROP AS
 SELECT k.tenant_id, k.idempotency_key, nullif(k.state, 'new') AS state,
        k.adjudicated_fingerprints, k.open_exception_id, k.canonical_raw_id, k.override_patch,
-       k.first_exception_raw_id
+       k.first_exception_raw_id, k.first_raw_id
 FROM idempotency_keys k
 JOIN (SELECT DISTINCT tenant_id, idempotency_key FROM _stage WHERE valid) s
   USING (tenant_id, idempotency_key)
@@ -126,7 +133,7 @@ INSERT INTO raw_events (tenant_id, raw_id, text, text_bytes, idempotency_key, ev
                         origin, replay_of)
 SELECT s.tenant_id, s.raw_id, s.text, s.text_bytes, s.idempotency_key, s.event_type, s.source,
        s.occurred_at, s.payload, s.fingerprint, s.valid, s.error, o.outcome, o.exception_id,
-       %s, %s
+       s.origin, %s
 FROM _stage s JOIN _out o USING (seq) ORDER BY s.seq
 """
 
@@ -144,7 +151,10 @@ SELECT o.exception_id, o.raw_id, o.tenant_id, o.idempotency_key, st.source, o.ki
        o.valid, st.error, st.event_type, {PAYLOAD_OF.format(s="st.")} AS payload, o.allowed,
        fo.seq AS first_seq, NULL AS first_type, NULL AS first_payload,
        CASE WHEN fo.seq IS NULL THEN k.override_patch END AS first_patch,
-       coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id
+       coalesce(k.canonical_raw_id, k.first_exception_raw_id) AS first_raw_id,
+       CASE WHEN o.kind = 'unknown' THEN o.raw_id
+            WHEN o.kind = 'conflict' THEN coalesce(k.first_raw_id, fo.raw_id) END
+         AS key_first_raw_id
 FROM _out o JOIN _stage st USING (seq)
 LEFT JOIN _khit k
   ON o.kind = 'conflict' AND o.kstate IS NOT NULL AND k.tenant_id = o.tenant_id
@@ -200,7 +210,8 @@ _EMPTY = {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0
           "attached": 0}
 
 
-def store_chunk(con: Any, rows: Any, origin: str | None, replay_of: int | None = None,
+def store_chunk(con: Any, rows: Any, origin: str | list[str] | None,
+                replay_of: int | None = None,
                 with_outcomes: bool = False) -> tuple[dict, list[dict]]:
     """Store and classify ``rows`` (staged tuples or their table) in the caller's
     transaction; retried from a savepoint when the database reports a deadlock or a
@@ -209,10 +220,13 @@ def store_chunk(con: Any, rows: Any, origin: str | None, replay_of: int | None =
     if table.num_rows == 0:
         return dict(_EMPTY), []
     staged = _staged_rows(table)
+    origins = origin if isinstance(origin, list) else [origin] * len(staged)
+    for row, o in zip(staged, origins):  # the chunk's, or one per arrival (group commit)
+        row.append(o)
     for attempt in range(RETRIES):
         try:
             with con.transaction():  # a savepoint inside the caller's transaction
-                return _store(con, staged, origin, replay_of, with_outcomes)
+                return _store(con, staged, replay_of, with_outcomes)
         except Exception as e:
             if not busy_error(e) or attempt == RETRIES - 1:
                 raise
@@ -258,7 +272,7 @@ def storable(value: str | None) -> str | None:
 NUL = "\x00"
 
 
-def _store(con: Any, staged: list[list], origin: str | None, replay_of: int | None,
+def _store(con: Any, staged: list[list], replay_of: int | None,
            with_outcomes: bool) -> tuple[dict, list[dict]]:
     ids = [r[0] for r in con.execute("SELECT nextval('raw_id_seq') FROM generate_series(1, %s)",
                                      [len(staged)]).fetchall()]
@@ -272,8 +286,10 @@ def _store(con: Any, staged: list[list], origin: str | None, replay_of: int | No
     con.execute(_LOCK_KEYS)
     for sql in (_KEY_HITS, _CLASSIFY, _OPEN_IDS, _ASSIGN):
         con.execute(sql)
-    con.execute(_INSERT_RAWS, [origin, replay_of])
-    con.execute(_INSERT_DELIVERIES)
+    con.execute(_INSERT_RAWS, [replay_of])
+    if one(con, "SELECT count(*) FROM _out WHERE kind = 'processed'")[0]:
+        feed_lock(con)
+        con.execute(_INSERT_DELIVERIES)
     _insert_exceptions(con)
     con.execute(_UPDATE_KEYS)
     outcomes = arrival_results(con.execute(_PER_ARRIVAL).fetchall()) if with_outcomes else []
@@ -305,8 +321,11 @@ def _insert_exceptions(con: Any) -> None:
             o["first_type"], o["first_payload"], _ = found[o["first_raw_id"]]
     with con.cursor() as c, c.copy(
             "COPY exceptions (tenant_id, exception_id, idempotency_key, source, reason_code,"
-            " details, raw_id, status) FROM STDIN") as copy:
+            " details, raw_id, status, signature, group_id, key_first_raw_id)"
+            " FROM STDIN") as copy:
         for o in openers:
             reason, details = exception_details(o)
+            sig = signature(reason, details)
             copy.write_row([o["tenant_id"] or "", o["exception_id"], o["idempotency_key"],
-                            o["source"], reason, details, o["raw_id"], "open"])
+                            o["source"], reason, details, o["raw_id"], "open", sig,
+                            group_id(reason, sig), o["key_first_raw_id"]])

@@ -10,14 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from opswb.core.fingerprint import dumps
-from opswb.store.postgres.queries import one, raws_by_id
+from opswb.store.postgres.queries import feed_lock, one, raws_by_id
 
 _KEY_COLUMNS = {"canonical_raw_id", "canonical_fingerprint", "override_patch",
                 "delivery_count"}
 
 
 def update_key(con: Any, tenant_id: str, key: str, state: str, adjudicated: list[str] | None,
-               open_exception_id: int | None, **columns: Any) -> None:
+               open_exception_id: int | None, first_raw_id: int | None = None,
+               **columns: Any) -> None:
     bad = set(columns) - _KEY_COLUMNS
     if bad:
         raise ValueError(f"not a key column: {', '.join(sorted(bad))}")
@@ -31,6 +32,7 @@ def update_key(con: Any, tenant_id: str, key: str, state: str, adjudicated: list
 
 def add_replay_delivery(con: Any, tenant_id: str, key: str, raw_id: int, event_type: str,
                         payload_json: str, fingerprint: str, exception_id: int) -> int:
+    feed_lock(con)
     con.execute(
         "INSERT INTO deliveries (tenant_id, delivery_id, idempotency_key, raw_id, event_type,"
         " payload, fingerprint, is_replay, exception_id) VALUES"
@@ -112,6 +114,7 @@ def health_figures(con: Any) -> dict:
         "oldest_open_age_seconds": round(float(oldest), 1) if oldest is not None else None,
         "arrivals_today": int(sum(today.values())),
         "duplicates_today": int(today.get("duplicates", 0)),
+        "deliveries": int(one(con, "SELECT count(*) FROM deliveries")[0]),
     }
 
 

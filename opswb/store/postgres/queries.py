@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opswb.core.auditchain import entry_hash, epoch_us
 from opswb.core.fingerprint import fingerprint, loads
 from opswb.core.records import EXCEPTION_FIELDS, KEY_FIELDS, RAW_FIELDS, arrival_results, out_value
 
@@ -141,7 +142,8 @@ def key_deliveries(con: Any, rec: dict | None) -> list[dict]:
 
 def key_record(con: Any, tenant_id: str | None, key: str | None,
                for_update: bool = False) -> dict | None:
-    """A key's record; in a write, locked until the transaction ends."""
+    """A key's record; in a write, locked until the transaction ends. (The primary key
+    makes the lookup selective: the exception's hint that DuckDB uses is not needed.)"""
     if tenant_id is None or key is None:
         return None
     cur = con.execute(
@@ -167,9 +169,12 @@ def raw_fingerprints(con: Any, raw_ids: list[int]) -> dict[int, str]:
             for i, (etype, payload, fp) in stored_events(con, raw_ids).items()}
 
 
-def exception_fingerprints(con: Any, exception_id: int) -> list[str]:
+def exception_fingerprints(con: Any, exception_id: int,
+                           raw_range: tuple[int, int] | None = None) -> list[str]:
+    low, high = raw_range if raw_range is not None else (0, 2**63 - 1)
     found = con.execute("SELECT DISTINCT fingerprint FROM raw_events WHERE exception_id = %s"
-                        " AND valid AND fingerprint IS NOT NULL", [exception_id]).fetchall()
+                        " AND raw_id BETWEEN %s AND %s AND valid AND fingerprint IS NOT NULL",
+                        [exception_id, low, high]).fetchall()
     return sorted(r[0] for r in found)
 
 
@@ -189,11 +194,13 @@ def exception_by_id(con: Any, exception_id: int, for_update: bool = False) -> di
 def list_exceptions(con: Any, status: str | None = "open", tenant_id: str | None = None,
                     reason_code: str | None = None, source: str | None = None,
                     idempotency_key: str | None = None, limit: int | None = None,
-                    after_raw_id: int | None = None) -> list[dict]:
+                    after_raw_id: int | None = None, group_id: str | None = None,
+                    assignee: str | None = None) -> list[dict]:
     where, args = [], []
     for col, val in (("status", status), ("tenant_id", tenant_id),
                      ("reason_code", reason_code), ("source", source),
-                     ("idempotency_key", idempotency_key)):
+                     ("idempotency_key", idempotency_key), ("group_id", group_id),
+                     ("assignee", assignee)):
         if val is not None and val != "":
             where.append(f"{col} = %s")
             args.append(val)
@@ -235,15 +242,35 @@ def audit_entries(con: Any, exception_id: int | None = None, actor: str | None =
     return found
 
 
+FEED_LOCK = 0x6F707377_62000002  # pg_advisory_xact_lock key: delivery ids, the audit chain
+
+
+def feed_lock(con: Any) -> None:
+    """Serialise, until commit, the transactions that hand out delivery ids or chain
+    audit entries: ids are then handed out in commit order, so the deliveries feed is
+    gap-free for a reader that follows its cursor (``Session.deliveries_after``), and
+    each audit entry chains to the one committed before it."""
+    con.execute("SELECT pg_advisory_xact_lock(%s)", [FEED_LOCK])
+
+
 def write_audit(con: Any, **entry: Any) -> None:
+    """Append one audit entry, chained to the one before it (``opswb.core.auditchain``;
+    the head moves with it), under the feed lock."""
+    feed_lock(con)
+    prev = one(con, "SELECT head_hash FROM audit_chain")[0]
+    audit_id, at = one(con, "SELECT nextval('audit_id_seq'), clock_timestamp()")
+    entry = {**entry, "tenant_id": entry.get("tenant_id") or None}
+    digest = entry_hash({"audit_id": audit_id, "at_us": epoch_us(at), **entry}, prev)
     con.execute(
-        "INSERT INTO audit_log (tenant_id, audit_id, actor, action, exception_id,"
+        "INSERT INTO audit_log (tenant_id, audit_id, created_at, actor, action, exception_id,"
         " idempotency_key, state_before, state_after, notes, canonical_raw_id, override_patch,"
-        " details) VALUES (%s, nextval('audit_id_seq'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        [entry.get("tenant_id") or "", entry["actor"], entry["action"],
+        " details, prev_hash, entry_hash)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [entry["tenant_id"] or "", audit_id, at, entry["actor"], entry["action"],
          entry.get("exception_id"), entry.get("idempotency_key"), entry.get("state_before"),
          entry.get("state_after"), entry.get("notes"), entry.get("canonical_raw_id"),
-         entry.get("override_patch"), entry.get("details")])
+         entry.get("override_patch"), entry.get("details"), prev, digest])
+    con.execute("UPDATE audit_chain SET head_id = %s, head_hash = %s", [audit_id, digest])
 
 
 def allowed_types(con: Any, tenant_id: str | None = None) -> list[dict]:

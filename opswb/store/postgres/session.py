@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from opswb.store.base import Session, Summary
-from opswb.store.postgres import classify, decisions, queries
+from opswb.store.postgres import classify, decisions, groups, outbox, queries
+from opswb.store.postgres.identity import PostgresIdentity
 
 
-class PostgresSession(Session):
+class PostgresSession(PostgresIdentity, Session):
     """The statements of one snapshot or transaction on ``con``."""
 
     def __init__(self, con: Any, for_update: bool = False) -> None:
@@ -24,8 +25,8 @@ class PostgresSession(Session):
         self.for_update = for_update
 
     # ---- storing arrivals -------------------------------------------------------------
-    def store_arrivals(self, rows: Any, origin: str | None, *, replay_of: int | None = None,
-                       with_outcomes: bool = False,
+    def store_arrivals(self, rows: Any, origin: str | list[str] | None, *,
+                       replay_of: int | None = None, with_outcomes: bool = False,
                        cache: Any = None) -> tuple[Summary, list[dict]]:
         return classify.store_chunk(self.con, rows, origin, replay_of=replay_of,
                                     with_outcomes=with_outcomes)
@@ -59,7 +60,8 @@ class PostgresSession(Session):
     def raw_fingerprints(self, raw_ids: list[int]) -> dict[int, str]:
         return queries.raw_fingerprints(self.con, raw_ids)
 
-    def key_record(self, tenant_id: str | None, idempotency_key: str | None) -> dict | None:
+    def key_record(self, tenant_id: str | None, idempotency_key: str | None,
+                   exception_id: int | None = None) -> dict | None:
         return queries.key_record(self.con, tenant_id, idempotency_key, self.for_update)
 
     def key_arrivals(self, record: dict | None) -> list[dict]:
@@ -67,6 +69,10 @@ class PostgresSession(Session):
 
     def key_deliveries(self, record: dict | None) -> list[dict]:
         return queries.key_deliveries(self.con, record)
+
+    def deliveries_after(self, after_id: int, tenant_id: str | None,
+                         limit: int) -> list[dict]:
+        return outbox.deliveries_after(self.con, after_id, tenant_id, limit)
 
     def last_differing_arrival(self, exception: dict, record: dict,
                                fingerprint: str | None) -> dict | None:
@@ -79,21 +85,30 @@ class PostgresSession(Session):
     def list_exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = None,
-                        after_raw_id: int | None = None) -> list[dict]:
+                        after_raw_id: int | None = None,
+                        group_id: str | None = None, *,
+                        assignee: str | None = None) -> list[dict]:
         return queries.list_exceptions(self.con, status, tenant_id, reason_code, source,
-                                       idempotency_key, limit, after_raw_id)
+                                       idempotency_key, limit, after_raw_id, group_id,
+                                       assignee)
+
+    def failure_groups(self, status: str | None, tenant_id: str | None,
+                       reason_code: str | None, limit: int,
+                       after: tuple[int, str] | None = None) -> list[dict]:
+        return groups.failure_groups(self.con, status, tenant_id, reason_code, limit, after)
 
     def open_exception_of_key(self, tenant_id: str, idempotency_key: str) -> int | None:
         return queries.open_exception_of_key(self.con, tenant_id, idempotency_key)
 
-    def exception_fingerprints(self, exception_id: int) -> list[str]:
-        return queries.exception_fingerprints(self.con, exception_id)
+    def exception_fingerprints(self, exception_id: int,
+                               raw_range: tuple[int, int] | None = None) -> list[str]:
+        return queries.exception_fingerprints(self.con, exception_id, raw_range)
 
     def update_key(self, tenant_id: str, idempotency_key: str, state: str,
                    adjudicated: list[str] | None, open_exception_id: int | None = None,
-                   **columns: Any) -> None:
+                   first_raw_id: int | None = None, **columns: Any) -> None:
         decisions.update_key(self.con, tenant_id, idempotency_key, state, adjudicated,
-                             open_exception_id, **columns)
+                             open_exception_id, first_raw_id, **columns)
 
     def add_replay_delivery(self, tenant_id: str, idempotency_key: str, raw_id: int,
                             event_type: str, payload_json: str, fingerprint: str,
