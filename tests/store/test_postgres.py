@@ -19,7 +19,7 @@ from opswb.store.postgres.store import PostgresStore
 
 # Not tenant data: replicated to every node under Citus (docs/scale-out.md).
 REFERENCE_TABLES = {"event_types", "ingest_ledger", "ingest_batches", "health_snapshots",
-                    "schema_version"}
+                    "schema_version", "api_tokens", "approval_policies", "audit_chain"}
 
 OPSWB = [sys.executable, "-m", "opswb.cli"]
 
