@@ -334,3 +334,17 @@ def test_kill_9_of_one_replica_under_load_the_other_goes_on_exactly_once(pg_url,
     assert all(stored.get(k) == 1 for k in acked)
     assert set(stored.values()) == {1} and raws == len(stored)
     assert len(acked) >= 4 * 60 - 4 * 21  # the survivor took every post after the kill
+
+
+def test_a_lookup_with_text_postgresql_cannot_hold_is_an_answer_not_an_error(pg_url):
+    """A NUL or a lone surrogate in a looked-up id is bound as the stored text maps it
+    (U+FFFD): the lookup finds nothing here, as on DuckDB, instead of failing."""
+    import opswb
+
+    wb = opswb.connect(pg_url)
+    wb.init()
+    for bad in ("a\x00b", "a\udc80b"):
+        with pytest.raises(opswb.NotFound):
+            wb.key(bad, "k")
+        assert wb.list_exceptions(tenant_id=bad)["items"] == []
+        assert wb.audit(actor=bad) == []

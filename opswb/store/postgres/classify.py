@@ -24,6 +24,7 @@ from opswb.core.staging import stage_table
 from opswb.store.duckdb.classify import _details as exception_details
 from opswb.store.postgres.errors import busy_error
 from opswb.store.postgres.groups import group_id, signature
+from opswb.store.postgres.text import storable
 from opswb.store.postgres.queries import (
     PAYLOAD_OF,
     arrival_results,
@@ -256,20 +257,6 @@ def _staged_rows(table: Any) -> list[list]:
     return out
 
 
-def storable(value: str | None) -> str | None:
-    """``value`` as PostgreSQL text can hold it: a NUL or an unpaired surrogate (from
-    bytes that were not UTF-8) becomes U+FFFD. Only invalid arrivals carry such
-    characters raw; their exact text is kept beside it (``text_bytes``)."""
-    if value is None or (NUL not in value and value.isascii()):
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
-    return value.replace(NUL, "\ufffd")
-
-
-NUL = "\x00"
 
 
 def _store(con: Any, staged: list[list], replay_of: int | None,

@@ -25,6 +25,7 @@ from opswb.store.base import Store
 from opswb.store.config import busy_timeout as default_busy_timeout
 from opswb.store.postgres.errors import busy_error, psycopg_module
 from opswb.store.postgres.session import PostgresSession
+from opswb.store.postgres.text import nul_safe_str_dumper
 from opswb.store.seed import seed_rows
 
 _MIGRATION_LOCK = 0x6F707377_62000001  # pg_advisory_lock key: "opswb" schema migration
@@ -87,7 +88,9 @@ class PostgresStore(Store):
         return f"PostgresStore({_redacted(self.target)!r}{', held' if self.held else ''})"
 
     def _configure(self, con: Any) -> None:
-        """Every connection waits at most the busy timeout for a row lock."""
+        """Every connection waits at most the busy timeout for a row lock, and binds
+        strings as PostgreSQL text can hold them (``text.nul_safe_str_dumper``)."""
+        con.adapters.register_dumper(str, nul_safe_str_dumper())
         con.execute("SELECT set_config('lock_timeout', %s, false)",
                     [f"{int(self.busy_timeout * 1000)}ms"])
         con.commit()
