@@ -27,10 +27,11 @@ def test_every_route_has_a_rule_and_every_rule_a_route():
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A server with one token per role and a revoked one: ``(url, {caller: token})``."""
+def served(module_store, tmp_path_factory):
+    """A server over each store with one token per role and a revoked one:
+    ``(url, {caller: token})``."""
     d = tmp_path_factory.mktemp("roles")
-    server = ServerProcess(str(d / "opswb.duckdb"), d / "serve.log")
+    server = ServerProcess(module_store, d / "serve.log")
     try:
         s = server.wait()
         boot = {"Authorization": f"Bearer {s.token}"}

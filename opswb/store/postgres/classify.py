@@ -24,7 +24,6 @@ from opswb.core.staging import stage_table
 from opswb.store.duckdb.classify import _details as exception_details
 from opswb.store.postgres.errors import busy_error
 from opswb.store.postgres.groups import group_id, signature
-from opswb.store.postgres.text import storable
 from opswb.store.postgres.queries import (
     PAYLOAD_OF,
     arrival_results,
@@ -32,6 +31,7 @@ from opswb.store.postgres.queries import (
     one,
     stored_events,
 )
+from opswb.store.postgres.text import storable
 
 RETRIES = 5
 _STAGE_COLUMNS = ("seq", "raw_id", "tenant_id", "idempotency_key", "event_type", "source",
