@@ -28,7 +28,6 @@ from opswb.store.postgres.queries import (
     PAYLOAD_OF,
     arrival_results,
     feed_lock,
-    one,
     stored_events,
 )
 from opswb.store.postgres.text import storable
@@ -270,13 +269,12 @@ def _store(con: Any, staged: list[list], replay_of: int | None,
             row[1] = raw_id
             copy.write_row(row)
     con.execute("ANALYZE _stage (seq, tenant_id, idempotency_key, valid)")
+    feed_lock(con)  # before the key locks (queries.feed_lock says why)
     con.execute(_LOCK_KEYS)
     for sql in (_KEY_HITS, _CLASSIFY, _OPEN_IDS, _ASSIGN):
         con.execute(sql)
     con.execute(_INSERT_RAWS, [replay_of])
-    if one(con, "SELECT count(*) FROM _out WHERE kind = 'processed'")[0]:
-        feed_lock(con)
-        con.execute(_INSERT_DELIVERIES)
+    con.execute(_INSERT_DELIVERIES)
     _insert_exceptions(con)
     con.execute(_UPDATE_KEYS)
     outcomes = arrival_results(con.execute(_PER_ARRIVAL).fetchall()) if with_outcomes else []

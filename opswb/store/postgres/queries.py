@@ -146,6 +146,8 @@ def key_record(con: Any, tenant_id: str | None, key: str | None,
     makes the lookup selective: the exception's hint that DuckDB uses is not needed.)"""
     if tenant_id is None or key is None:
         return None
+    if for_update:
+        feed_lock(con)
     cur = con.execute(
         "SELECT " + ", ".join(KEY_FIELDS) + ", open_exception_id, first_exception_raw_id"
         " FROM idempotency_keys WHERE tenant_id = %s AND idempotency_key = %s"
@@ -186,6 +188,8 @@ _EX_SELECT = "SELECT " + ", ".join(EXCEPTION_FIELDS) + " FROM exceptions"
 def exception_by_id(con: Any, exception_id: int, for_update: bool = False) -> dict | None:
     """One exception; in a write, locked until the transaction ends, so exactly one of
     concurrent decisions on it sees it open."""
+    if for_update:
+        feed_lock(con)
     found = rows(con.execute(_EX_SELECT + " WHERE exception_id = %s"
                              + (" FOR UPDATE" if for_update else ""), [exception_id]))
     return found[0] if found else None
@@ -249,7 +253,12 @@ def feed_lock(con: Any) -> None:
     """Serialise, until commit, the transactions that hand out delivery ids or chain
     audit entries: ids are then handed out in commit order, so the deliveries feed is
     gap-free for a reader that follows its cursor (``Session.deliveries_after``), and
-    each audit entry chains to the one committed before it."""
+    each audit entry chains to the one committed before it.
+
+    A writer that locks rows takes it *before* its first row lock (a decision when it
+    reads its exception or key record for update, an ingest before it locks its keys):
+    taken after, a writer holding it could wait for a row another holds while that one
+    waits for it (a deadlock, found by a two-replica test). Taking it again is free."""
     con.execute("SELECT pg_advisory_xact_lock(%s)", [FEED_LOCK])
 
 
