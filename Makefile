@@ -11,7 +11,7 @@ PORT   ?= 8866
 $(STAMP): pyproject.toml opswb/core/_jsonscan.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[api,console,report,test]'
+	$(BIN)/pip install -q -e '.[api,console,report,postgres,test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,7 +24,7 @@ sample: $(STAMP)
 console: sample
 	$(BIN)/opswb console --db $(DB) --port $(PORT)
 
-# Debian packages the tests drive (Chromium), installed when missing.
+# Debian packages the tests drive (Chromium, PostgreSQL), installed when missing.
 system-deps:
 	bash scripts/system-deps.sh
 

@@ -1,6 +1,7 @@
 """Ingest throughput of opswb against a DuckDB read floor and a row-by-row SQLite baseline.
 
     python benchmarks/ingest.py [--n 1000000] [--workdir DIR] [--json OUT] [--baseline-rev REV]
+    python benchmarks/ingest.py --db postgresql://… [--n N]   (benchmarks/ingest_postgres.py)
 
 Generates file A (N events: 3% duplicates, 0.5% conflicts, 0.2% unknown types, ~400-byte
 payloads) and file B (different keys, same rates, 0.1% re-sends of A's events), then
@@ -327,6 +328,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.phase:
         run_child(args)
+        return 0
+    if args.db and args.db.startswith(("postgresql://", "postgres://")):
+        # PostgreSQL: opswb beside a plain set-wise baseline on the same server
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from ingest_postgres import run as run_postgres
+
+        with tempfile.TemporaryDirectory() as d:
+            run_postgres(args.db, args.n, Path(args.workdir or d))
         return 0
 
     n, n_b = args.n, args.n_b if args.n_b is not None else max(1, args.n // 2)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The machine-level parts of the test suite, from Debian's packages: Chromium for the
-# browser tests (never `playwright install`). Installs only what is missing; `make test`
+# browser tests (never `playwright install`), and PostgreSQL's server binaries for the
+# tests of the PostgreSQL store (they start a throwaway cluster of their own). Installs only what is missing; `make test`
 # runs it first, so a fresh machine needs nothing beforehand.
 set -euo pipefail
 
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

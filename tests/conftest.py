@@ -9,6 +9,7 @@ import opswb
 pytest_plugins = [
     "tests.support.server",
     "tests.support.browser",
+    "tests.support.postgres",
 ]
 
 
@@ -27,6 +28,21 @@ def db_path(tmp_path) -> str:
     path = str(tmp_path / "opswb.duckdb")
     opswb.connect(path).init()
     return path
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def store_url(request, tmp_path) -> str:
+    """A fresh, migrated store on each backend: a DuckDB file, or a database of the
+    session's PostgreSQL cluster (tests/support/postgres.py). A test marked
+    ``duckdb_only`` runs on DuckDB alone (the reason is in the marker)."""
+    if request.param == "postgres":
+        marker = request.node.get_closest_marker("duckdb_only")
+        if marker is not None:
+            pytest.skip(f"DuckDB only: {marker.args[0] if marker.args else ''}")
+        url = request.getfixturevalue("pg_url")
+        opswb.connect(url).init()
+        return url
+    return request.getfixturevalue("db_path")
 
 
 @pytest.fixture

@@ -30,6 +30,10 @@ def write_jsonl(path: Path, lines: list[Any]) -> Path:
 
 def dump_store(db: str) -> dict:
     """Every row of every table, ordered: a store's whole state for before/after checks."""
+    if db.startswith("postgresql://"):
+        from tests.support.postgres import dump_database
+
+        return dump_database(db)
     con = duckdb.connect(db, read_only=True)
     try:
         out = {}

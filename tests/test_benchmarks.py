@@ -74,3 +74,15 @@ def test_gate_benchmark_runs_every_server_at_each_client_count(tmp_path):
     with duckdb.connect(str(tmp_path / "gate-opswb.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_events WHERE outcome = 'processed'"
                            ).fetchall()[0][0] == 2 * 12 + (1 + 3) * 3
+
+
+@pytest.mark.slow
+def test_ingest_benchmark_on_postgresql(pg_url):
+    """``--db postgresql://…``: opswb and the plain set-wise baseline both run, on fresh
+    databases of that server, and opswb's summary matches the planted events."""
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ingest.py"), "--db", pg_url, "--n", "3000"],
+        capture_output=True, text=True, check=False, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "opswb-postgres: summary matches the planted events" in r.stdout
+    assert "plain-setwise" in r.stdout and "opswb / plain set-wise" in r.stdout

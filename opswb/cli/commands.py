@@ -44,9 +44,10 @@ def _fail(message: str, code: int = 1) -> None:
 def _existing(db: str | None) -> str:
     """The store ``db`` names (default ``OPSWB_DB``, then data/opswb.duckdb), refused when
     it is a path to nothing: opening it would create an empty store, and a typo would
-    show "0 exceptions open". Only ``init``, ``ingest`` and ``serve`` create a store."""
+    show "0 exceptions open". Only ``init``, ``ingest`` and ``serve`` create a store.
+    A URL (an opswb serve, a PostgreSQL database) is not a path: its store answers."""
     target = str(db or default_db())
-    if not target.startswith(("http://", "https://")) and not Path(target).exists():
+    if "://" not in target and not Path(target).exists():
         q = shlex.quote(target)
         _fail(f"no store at {target}; `opswb init --db {q}` or "
               f"`opswb ingest FILE --db {q}` creates one")

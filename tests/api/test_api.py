@@ -443,6 +443,7 @@ def _cli(*args: str, env: dict | None = None, timeout: float = 60):
                           check=False, text=True, env=full_env, timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.duckdb_only("one process holds a DuckDB file; PostgreSQL has no holder")
 def test_embedded_ingest_gives_up_and_points_at_the_server(serve_url, api, tmp_path):
     path = write_jsonl(tmp_path / "late.jsonl", [ev("L1", P1, tenant="tlate")])
     raws = api.get("/v1/health").json()["raw_events"]

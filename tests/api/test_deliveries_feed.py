@@ -193,3 +193,35 @@ def test_many_long_polls_hold_no_worker_thread(serve_url):
 
     pages = run_async(scenario())
     assert [[i["idempotency_key"] for i in p["items"]] for p in pages] == [["wake"]] * 50
+
+
+def test_a_follower_of_one_replica_sees_every_delivery_once_on_postgresql(pg_url, tmp_path):
+    """Two ``opswb serve`` replicas on one PostgreSQL database: producers post to both,
+    an operator replays on one, a follower reads the other. Commits of the two processes
+    interleave, yet the follower sees every delivery exactly once, in id order."""
+    import psycopg
+
+    servers = [ServerProcess(pg_url, tmp_path / f"serve{i}.log") for i in range(2)]
+    try:
+        a, b = (s.wait() for s in servers)
+        producing, writing, seen = threading.Event(), threading.Event(), []
+        with ThreadPoolExecutor(6) as pool:
+            follower = pool.submit(_follow, b, writing, seen)
+            operator = pool.submit(_operator, a, producing)
+            producers = [pool.submit(_producer, (a, b)[seed % 2], 20, seed)
+                         for seed in range(4)]
+            for p in producers:
+                p.result(timeout=300)
+            producing.set()
+            replayed = operator.result(timeout=60)
+            writing.set()
+            follower.result(timeout=60)
+    finally:
+        for s in servers:
+            s.stop()
+    with psycopg.connect(pg_url) as con:
+        stored = con.execute("SELECT delivery_id, is_replay FROM deliveries"
+                             " ORDER BY delivery_id").fetchall()
+    assert [int(i["delivery_id"]) for i in seen] == [r[0] for r in stored]
+    assert replayed > 0
+    assert sum(1 for i in seen if i["replay"]) == replayed == sum(1 for r in stored if r[1])

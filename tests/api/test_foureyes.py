@@ -16,10 +16,11 @@ PEOPLE = {"olga": "operator", "amy": "approver", "abe": "approver", "vic": "view
 
 
 @pytest.fixture(scope="module")
-def people(tmp_path_factory):
-    """A server, and an HTTP client per person (``admin``: the bootstrap token)."""
+def people(module_store, tmp_path_factory):
+    """A server over each store, and an HTTP client per person (``admin``: the
+    bootstrap token)."""
     d = tmp_path_factory.mktemp("foureyes")
-    server = ServerProcess(str(d / "opswb.duckdb"), d / "serve.log")
+    server = ServerProcess(module_store, d / "serve.log")
     clients = {}
     try:
         s = server.wait()

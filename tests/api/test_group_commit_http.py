@@ -149,8 +149,8 @@ def _round(c: httpx.Client, wb: Any, a: int) -> bool:
                 for k in (1, 2, 3)}) == 1
 
 
-def test_a_refused_request_does_not_fail_its_group_mates(tmp_path):
-    server = ServerProcess(str(tmp_path / "served.duckdb"), tmp_path / "serve.log")
+def test_a_refused_request_does_not_fail_its_group_mates(store_url, tmp_path):
+    server = ServerProcess(store_url, tmp_path / "serve.log")
     try:
         served = server.wait()
         wb = opswb.connect(served.url, token=served.token)

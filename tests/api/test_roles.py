@@ -27,10 +27,11 @@ def test_every_route_has_a_rule_and_every_rule_a_route():
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A server with one token per role and a revoked one: ``(url, {caller: token})``."""
+def served(module_store, tmp_path_factory):
+    """A server over each store with one token per role and a revoked one:
+    ``(url, {caller: token})``."""
     d = tmp_path_factory.mktemp("roles")
-    server = ServerProcess(str(d / "opswb.duckdb"), d / "serve.log")
+    server = ServerProcess(module_store, d / "serve.log")
     try:
         s = server.wait()
         boot = {"Authorization": f"Bearer {s.token}"}
@@ -139,3 +140,24 @@ def test_the_store_file_holds_no_token_in_clear(tmp_path):
     assert b"scan-0" in stored  # the scan sees what the file holds in clear
     for t in made:
         assert t["token"].encode() not in stored, t["name"]
+
+
+def test_postgresql_holds_no_token_in_clear(pg_url, tmp_path):
+    from tests.support.postgres import dump_database
+
+    server = ServerProcess(pg_url, tmp_path / "serve.log")
+    made = []
+    try:
+        s = server.wait()
+        boot = {"Authorization": f"Bearer {s.token}"}
+        for i, role in enumerate(ROLES):
+            made.append(httpx.post(s.url + "/v1/tokens", headers=boot,
+                                   json={"name": f"scan-{i}", "role": role}).json())
+            assert httpx.get(s.url + "/v1/health", headers={
+                "Authorization": f"Bearer {made[-1]['token']}"}).status_code == 200
+    finally:
+        server.stop()
+    stored = repr(dump_database(pg_url))
+    assert "scan-0" in stored  # every row of every table, as text
+    for t in made:
+        assert t["token"] not in stored, t["name"]

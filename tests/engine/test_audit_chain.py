@@ -49,12 +49,32 @@ def looped(db_path) -> str:
     return db_path
 
 
-def test_verify_passes_after_the_whole_operator_loop(looped):
-    r = verify(looped)
+def test_verify_passes_after_the_whole_operator_loop(store_url):
+    operator_loop(store_url)
+    r = verify(store_url)
     assert r.returncode == 0, r.stderr
-    n = len(opswb.connect(looped).audit(limit=10_000))
+    n = len(opswb.connect(store_url).audit(limit=10_000))
     assert f"audit chain intact: {n} entries verified" in r.stdout
-    assert opswb.connect(looped).verify_audit()["checked"] == n > 15
+    assert opswb.connect(store_url).verify_audit()["checked"] == n > 15
+
+
+@pytest.mark.parametrize("sql,bad", [
+    ("UPDATE audit_log SET notes = 'nothing to see' WHERE audit_id = 5", "5"),
+    ("UPDATE audit_log SET tenant_id = 'globex' WHERE audit_id = 2", "2"),
+    ("DELETE FROM audit_log WHERE audit_id = 4", "5"),
+    ("DELETE FROM audit_log WHERE audit_id = (SELECT max(audit_id) FROM audit_log)",
+     "newer entries were deleted"),
+])
+def test_verify_sees_changes_underneath_on_postgresql(pg_url, sql, bad):
+    import psycopg
+
+    opswb.connect(pg_url).init()
+    operator_loop(pg_url)
+    with psycopg.connect(pg_url) as con:
+        con.execute(sql)
+    r = verify(pg_url)
+    assert r.returncode == 1
+    assert bad in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("sql,bad", [

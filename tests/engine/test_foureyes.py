@@ -14,8 +14,8 @@ REPLAY = "override_and_replay"
 
 
 @pytest.fixture
-def proposed(db_path):
-    wb = opswb.connect(db_path)
+def proposed(store_url):
+    wb = opswb.connect(store_url)
     wb.ingest_batch([ev("K", P1), ev("K", P2)])
     wb.set_policy(REPLAY, "acme", "root")
     ex = wb.resolve("1", REPLAY, "ann", "take LAST")
@@ -36,8 +36,8 @@ def test_a_second_proposal_waits_for_the_first(proposed):
         proposed.resolve("1", REPLAY, "bob", "no, mine")
 
 
-def test_an_invalid_proposal_is_refused_before_it_is_stored(db_path):
-    wb = opswb.connect(db_path)
+def test_an_invalid_proposal_is_refused_before_it_is_stored(store_url):
+    wb = opswb.connect(store_url)
     wb.ingest_batch([ev("K", P1), ev("K", P2)])
     wb.set_policy(REPLAY, None, "root")
     with pytest.raises(opswb.InvalidRequest, match="may not change tenant_id"):

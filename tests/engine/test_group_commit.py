@@ -11,7 +11,7 @@ import pytest
 from opswb.core.errors import Conflict
 from opswb.engine.group_commit import GroupCommitter, Pending, store_group
 from opswb.engine.readers import read_json_text
-from opswb.store.duckdb.store import DuckDBStore
+from opswb.store import store_for
 from tests.helpers import ev
 
 # What staging a malformed row raises (pyarrow's errors are ValueError subclasses).
@@ -25,13 +25,13 @@ def _pending(events: list, batch_id: str | None = None) -> Pending:
 
 
 @pytest.fixture
-def store(db_path):
-    s = DuckDBStore(db_path, held=True)
+def store(store_url):
+    s = store_for(store_url, held=True)
     yield s
     s.close()
 
 
-def test_each_request_of_a_group_gets_its_own_answer(store, db_path):
+def test_each_request_of_a_group_gets_its_own_answer(store):
     first = _pending([ev("a")], "x")
     answers = store_group(store, [
         first,

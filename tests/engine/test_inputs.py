@@ -125,6 +125,7 @@ def test_missing_file_is_a_clear_error_and_changes_nothing(local_wb, tmp_path):
     assert local_wb.health()["raw_events"] == 0
 
 
+@pytest.mark.duckdb_only("reads the DuckDB file directly")
 def test_raw_rows_are_append_only(local_wb, tmp_path):
     local_wb.ingest([ev("k", {"a": 1}), ev("k", {"a": 2})])
     con = duckdb.connect(local_wb.db, read_only=True)

@@ -133,6 +133,7 @@ def test_resume_offsets_cut_whole_lines(tmp_path):
         assert rest == whole[done:]
 
 
+@pytest.mark.duckdb_only("the analyst views (wb.sql) are DuckDB's")
 def test_crlf_file_stores_the_same_texts_as_lf(local_wb, tmp_path):
     lines = [_ev(idempotency_key=f"k{i}") for i in range(5)]
     (tmp_path / "lf.jsonl").write_bytes(b"\n".join(lines) + b"\n")
@@ -144,6 +145,7 @@ def test_crlf_file_stores_the_same_texts_as_lf(local_wb, tmp_path):
     assert texts == [ln.decode() for ln in lines] * 2
 
 
+@pytest.mark.duckdb_only("the analyst views (wb.sql) are DuckDB's")
 def test_a_key_first_stored_without_fingerprint_still_conflicts_and_shows_first_last(
         local_wb, tmp_path):
     """A lone arrival is stored without a fingerprint; when its key comes back in a later

@@ -97,8 +97,8 @@ def test_ids_far_apart_are_still_found(local_wb, monkeypatch):
     assert int(page["next_cursor"]) > 300
 
 
-def test_local_and_remote_answer_the_same_pages(tmp_path):
-    db = str(tmp_path / "same.duckdb")
+def test_local_and_remote_answer_the_same_pages(store_url, tmp_path):
+    db = store_url
     local = opswb.connect(db)
     local.init()
     _load(local, tmp_path)

@@ -1,0 +1,1 @@
+"""The PostgreSQL backend (SPEC §14): ``PostgresStore`` and its session."""
