@@ -1,25 +1,25 @@
-"""Which JSON Lines may name an object member twice (RFC 7493 I-JSON forbids it).
+"""Which JSON Lines may break I-JSON in a way the bulk reader cannot see (RFC 7493).
 
-``suspect_lines(data, offsets, lines)`` looks at line ``i`` = ``data[offsets[i]:
+``suspect_lines_native(data, offsets, lines)`` looks at line ``i`` = ``data[offsets[i]:
 offsets[i + 1]]`` for each ``i`` in ``lines`` and returns those that are *suspect*:
-false positives are allowed (the caller checks them exactly), false negatives are not.
-A line that is not suspect has no object naming a member twice, at any depth.
+false positives are allowed (the bulk reader sends them to the exact per-line path),
+false negatives are not. The C scanner (``opswb.core._jsonscan``, GIL released) walks
+the bytes without building objects and calls a line suspect when two names in one object
+are equal byte for byte, a name holds a backslash (``"a"`` and ``"\\u0061"`` are one
+name), a string holds a raw control byte, a number is one a double misreads, or it cannot
+follow the line (not one JSON value; nesting deeper than ``strictjson.MAX_DEPTH``;
+``NaN``; a trailing comma...).
 
-The native scanner (``opswb.core._jsonscan``, C, GIL released) walks the bytes without
-building objects; it calls a line suspect when two names in one object are equal byte
-for byte, when a name holds a backslash (``"a"`` and ``"\\u0061"`` are one name), or
-when it cannot follow the line (not one JSON value; nesting deeper than
-``strictjson.MAX_DEPTH``; ``NaN``; a trailing comma...). Without it (no C compiler at
-install time) the fallback parses each line with ``json`` and is exact: suspect means a
-real duplicate, or text ``json`` refuses, or nesting deeper than ``MAX_DEPTH``.
-``NATIVE`` says which one runs.
+``NATIVE`` says whether the extension was built (it is optional: without a compiler the
+bulk reader keeps its orjson sub-batch check, ``jsonl_bulk._check_sub_batch``).
+``suspect_lines_py`` is the exact answer for duplicates, nesting and text ``json``
+refuses, one ``json`` parse per line: the reference the tests hold the scanner to.
 """
 
 from __future__ import annotations
 
 import json
 from array import array
-from collections.abc import Sequence
 from typing import Any
 
 from opswb.core.strictjson import MAX_DEPTH
@@ -47,7 +47,9 @@ def _int64(values: Any) -> Any:
 
 
 def suspect_lines_native(data: bytes, offsets: Any, lines: Any) -> list[int]:
-    """``suspect_lines`` by the C scanner (``NATIVE`` must be true)."""
+    """The suspect lines of ``lines``, in the order given, by the C scanner (``NATIVE``
+    must be true). ``offsets`` and ``lines``: lists of ints, numpy integer arrays, or
+    buffers of native int64. Raises ``ValueError`` for an index or span out of range."""
     if _jsonscan is None:
         raise RuntimeError("opswb._jsonscan is not built")
     return _jsonscan.suspect_lines(data, _int64(offsets), _int64(lines))
@@ -102,7 +104,8 @@ def _as_ints(values: Any) -> list[int]:
 
 
 def suspect_lines_py(data: bytes, offsets: Any, lines: Any) -> list[int]:
-    """``suspect_lines`` in pure Python: exact, and slow (a ``json`` parse per line)."""
+    """The exact check in pure Python, slow (a ``json`` parse per line): a line is
+    suspect when it names a member twice, nests past ``MAX_DEPTH`` or is not JSON."""
     cuts, todo, size = _as_ints(offsets), _as_ints(lines), len(data)
     found = []
     for k, i in enumerate(todo):
@@ -114,13 +117,3 @@ def suspect_lines_py(data: bytes, offsets: Any, lines: Any) -> list[int]:
             found.append(i)
     return found
 
-
-def suspect_lines(data: bytes, offsets: Sequence[int] | Any,
-                  lines: Sequence[int] | Any) -> list[int]:
-    """Of the line indexes ``lines`` (ascending), those whose line
-    ``data[offsets[i]:offsets[i + 1]]`` may name a member twice in one object, in the
-    order given. ``offsets`` and ``lines``: lists of ints, numpy integer arrays, or
-    buffers of native int64. Raises ``ValueError`` for an index or span out of range."""
-    if NATIVE:
-        return suspect_lines_native(data, offsets, lines)
-    return suspect_lines_py(data, offsets, lines)

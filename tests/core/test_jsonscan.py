@@ -62,13 +62,18 @@ def test_plain_json_without_duplicates_is_cleared(value):
 def test_duplicates_at_any_depth_are_suspect():
     lines = [b'{"a":1,"a":2}', b'{"p":{"x":{"y":1,"y":1}}}', b'[{"k":1},{"k":2}]',
              b'{"a":{"b":1},"b":{"a":1}}']
-    assert _scan(lines, jsonscan.suspect_lines) >= {0, 1}
+    assert _scan(lines, jsonscan.suspect_lines_py) >= {0, 1}
+    if jsonscan.NATIVE:
+        assert _scan(lines, jsonscan.suspect_lines_native) >= {0, 1}
     assert not {2, 3} & _scan(lines, jsonscan.suspect_lines_py)
 
 
-def test_indexes_out_of_range_are_refused():
+@pytest.mark.parametrize("scanner", ["suspect_lines_py", "suspect_lines_native"])
+def test_indexes_out_of_range_are_refused(scanner):
+    if scanner == "suspect_lines_native" and not jsonscan.NATIVE:
+        pytest.skip("built without a C compiler")
     with pytest.raises(ValueError):
-        jsonscan.suspect_lines(b"{}", [0, 2], [1])
+        getattr(jsonscan, scanner)(b"{}", [0, 2], [1])
 
 
 @needs_native
