@@ -58,13 +58,16 @@ def _holder_description(pid: str | None) -> str:
     except OSError:
         argv = ""
     args = [a for a in argv.split("\0") if a]
-    cmd = one_line(" ".join(args))  # an argument may hold a newline: the message is one line
+    # The program by its name, not its path: a virtualenv's long path would fill the
+    # description and push out the part that tells the holder apart (a script, `-c` code).
+    shown = [os.path.basename(args[0]), *args[1:]] if args else []
+    cmd = one_line(" ".join(shown))  # an argument may hold a newline: the message is one line
     # `opswb serve ...`, `python -m opswb.cli serve ...` or `python -m opswb.api serve ...`
     launcher = any(a.endswith("/opswb") or a in ("opswb", "opswb.cli", "opswb.api")
                    for a in args)
     if launcher and "serve" in args:
         return f"an `opswb serve` server (PID {pid}); use its URL as --db / OPSWB_DB instead"
-    return f"PID {pid}" + (f" ({cmd[:80]})" if cmd else "")
+    return f"PID {pid}" + (f" ({cmd[:120]})" if cmd else "")
 
 
 def _config() -> dict:
