@@ -38,7 +38,8 @@ def health(h: dict, db: Any = None) -> None:
     out.print(f"[bold {colour}]{h['exceptions_open']}[/] exceptions open   "
               f"{h['raw_events']} arrivals stored   "
               f"keys: {idem['processed']} processed, {idem['quarantined']} quarantined, "
-              f"{idem['ignored']} ignored")
+              f"{idem['ignored']} ignored   "
+              f"{h.get('deliveries', 0)} deliveries")
     if h.get("open_by_reason"):
         t = _table("reason", "open")
         for k, v in h["open_by_reason"].items():
@@ -50,7 +51,15 @@ def health(h: dict, db: Any = None) -> None:
             t.add_row(_s(k), str(v))
         out.print(t)
     if h.get("oldest_open_age_seconds") is not None:
-        out.print(f"oldest open: {h['oldest_open_age_seconds'] / 3600:.1f} h")
+        out.print(f"oldest open: {_age(h['oldest_open_age_seconds'])}")
+
+
+def _age(seconds: float) -> str:
+    """An age as an operator reads it: seconds, minutes, hours or days."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def summary(s: dict) -> None:

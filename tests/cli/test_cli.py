@@ -59,7 +59,10 @@ def test_people_output_is_a_table(loaded):
     db, _ = loaded
     out = run("exceptions", "--db", db).stdout
     assert "IDEMPOTENCY_CONFLICT" in out and "reason" in out
-    assert "exceptions open" in run("health", "--db", db).stdout
+    health = run("health", "--db", db).stdout
+    figures = json.loads(run("health", "--db", db, "--json").stdout)
+    assert f"{figures['exceptions_open']} exceptions open" in health
+    assert f"{figures['deliveries']} deliveries" in health
 
 
 def test_resolve_refusal_is_one_line_and_changes_nothing(loaded):
