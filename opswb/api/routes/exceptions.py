@@ -37,13 +37,15 @@ def list_exceptions(
     cursor: str | None = None,
     group: Annotated[str | None, Query(description="a failure group's group_id")] = None,
     assignee: str | None = None,
+    pending: Annotated[bool | None, Query(
+        description="true: only those with a four-eyes proposal; false: only without")] = None,
 ) -> Any:
     """One page of exceptions, oldest first; ``status`` defaults to open; ``assignee``:
-    only those claimed by that name."""
+    only those claimed by that name; ``pending``: with (or without) a proposal."""
     return JSONOut(
         wb.list_exceptions(
             status, tenant_id, reason_code, source, idempotency_key, limit, cursor, group,
-            assignee,
+            assignee, pending,
         )
     )
 
