@@ -140,10 +140,11 @@ class Session(IdentityStatements, ABC):
                         idempotency_key: str | None = None, limit: int | None = None,
                         after_raw_id: int | None = None,
                         group_id: str | None = None, *,
-                        assignee: str | None = None) -> list[dict]:
+                        assignee: str | None = None,
+                        pending: bool | None = None) -> list[dict]:
         """Exceptions matching every filter given, oldest first (by opening raw);
         ``group_id`` is a failure group's (``failure_groups``), ``assignee`` who claimed
-        them."""
+        them, ``pending`` True/False those with/without a four-eyes proposal."""
 
     @abstractmethod
     def failure_groups(self, status: str | None, tenant_id: str | None,

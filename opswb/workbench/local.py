@@ -112,9 +112,10 @@ class LocalWorkbench(LocalIdentity):
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = DEFAULT_PAGE,
                         cursor: str | None = None, group: str | None = None,
-                        assignee: str | None = None) -> dict:
+                        assignee: str | None = None, pending: bool | None = None) -> dict:
         """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``;
-        ``group``: a failure group's id (``groups()``); ``assignee``: who claimed them."""
+        ``group``: a failure group's id (``groups()``); ``assignee``: who claimed them;
+        ``pending`` True/False: only those with/without a four-eyes proposal."""
         after = None
         if cursor not in (None, ""):
             after = parse_id(cursor)
@@ -128,7 +129,7 @@ class LocalWorkbench(LocalIdentity):
         with self.store.read() as db:
             items = db.list_exceptions(status, tenant_id, reason_code, source,
                                        idempotency_key, None if limit is None else limit + 1,
-                                       after, group, assignee=assignee)
+                                       after, group, assignee=assignee, pending=pending)
         more = limit is not None and len(items) > limit
         items = items[:limit] if limit is not None else items
         return {"items": items, "next_cursor": items[-1]["raw_id"] if more else None}

@@ -48,9 +48,9 @@ class Workbench(Protocol):
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = 50,
                         cursor: str | None = None, group: str | None = None,
-                        assignee: str | None = None) -> dict:
+                        assignee: str | None = None, pending: bool | None = None) -> dict:
         """One page, oldest first: ``{"items", "next_cursor"}``; ``group`` a group_id,
-        ``assignee`` who claimed them."""
+        ``assignee`` who claimed them; ``pending`` True: only those with a proposal."""
 
     def exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                    reason_code: str | None = None, source: str | None = None,

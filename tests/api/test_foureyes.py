@@ -147,3 +147,27 @@ def test_claim_and_comments(people):
     assert [e["action"] for e in trail] == ["unclaim", "comment", "claim"]
     blank = people["olga"].post(f"/v1/exceptions/{ex_id}/comments", json={"text": " "})
     assert blank.status_code == 422
+
+
+def test_the_bootstrap_token_may_not_act_under_a_named_tokens_name(people):
+    """The shared bootstrap token may still name a person without a token (scripts from
+    before §15), never one who has a token: their entries come only from their token, so
+    four eyes cannot be played by one holder of the bootstrap token as amy then abe."""
+    ex_id = _propose(people, "fe-boot", who="amy")
+    before = people["vic"].get(f"/v1/exceptions/{ex_id}").json()
+    for name in ("abe", " abe ", "vic"):  # an approver, padded, a viewer: each has a token
+        r = people["admin"].post(f"/v1/exceptions/{ex_id}/approve", json={
+            "actor": name, "resolution_notes": "as abe"})
+        assert r.status_code == 422 and "has a token of its own" in r.json()["error"]
+    r = people["admin"].post(f"/v1/exceptions/{ex_id}/comments", json={
+        "actor": "olga", "text": "as olga"})
+    assert r.status_code == 422
+    assert people["vic"].get(f"/v1/exceptions/{ex_id}").json() == before
+    r = people["admin"].post(f"/v1/exceptions/{ex_id}/comments", json={
+        "actor": "night-shift", "text": "a person without a token"})
+    assert r.status_code == 200 and r.json()["comments"][-1]["author"] == "night-shift"
+    r = people["admin"].post(f"/v1/exceptions/{ex_id}/reject", json={
+        "resolution_notes": "as the bootstrap admin"})
+    assert r.status_code == 200 and r.json()["actor"] is None
+    trail = people["vic"].get("/v1/audit", params={"exception_id": ex_id}).json()["items"]
+    assert (trail[0]["action"], trail[0]["actor"]) == ("reject", "admin")

@@ -3,30 +3,20 @@ and role; a viewer gets no decision forms; an operator's decisions carry its nam
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 import opswb
 from opswb.console.panels.app import Console
 from tests.helpers import ev
-from tests.support.server import ServerProcess
+from tests.support.server import served_with_tokens
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    d = tmp_path_factory.mktemp("console-who")
-    server = ServerProcess(str(d / "opswb.duckdb"), d / "serve.log")
-    try:
-        s = server.wait()
-        boot = {"Authorization": f"Bearer {s.token}"}
-        tokens = {name: httpx.post(s.url + "/v1/tokens", headers=boot, json={
-            "name": name, "role": role}).json()["token"]
-            for name, role in (("vic", "viewer"), ("olga", "operator"))}
-        httpx.post(s.url + "/v1/events", headers=boot, json=[
-            ev("K", {"amount": 1}), ev("K", {"amount": 2})])
-        yield s, tokens
-    finally:
-        server.stop()
+    with served_with_tokens(tmp_path_factory.mktemp("console-who"),
+                            {"vic": "viewer", "olga": "operator"},
+                            [ev("K", {"amount": 1}), ev("K", {"amount": 2})]) as both:
+        yield both
 
 
 def test_a_viewer_sees_its_name_and_no_decision_forms(served):

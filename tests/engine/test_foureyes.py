@@ -23,6 +23,14 @@ def proposed(store_url):
     return wb
 
 
+def test_the_queue_lists_the_proposals_by_pending(proposed):
+    proposed.ingest_batch([ev("L", P1), ev("L", P2)])
+    assert [e["exception_id"] for e in proposed.list_exceptions(pending=True)["items"]] == ["1"]
+    assert [e["idempotency_key"] for e in proposed.list_exceptions(pending=False)["items"]] \
+        == ["L"]
+    assert len(proposed.list_exceptions()["items"]) == 2
+
+
 def test_the_proposer_cannot_decide_and_nothing_changes(proposed):
     before = dump_store(proposed.db)
     for decide in (proposed.approve, proposed.reject):

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +260,25 @@ def wb(request):
     if request.param == "remote":
         return request.getfixturevalue("remote_wb")
     raise ValueError(f"unknown workbench kind {request.param!r}")
+
+
+@contextmanager
+def served_with_tokens(root: Path, roles: dict[str, str], events: list[Any],
+                       approve: str | None = None) -> Iterator[tuple[Served, dict[str, str]]]:
+    """A real ``opswb serve`` over a fresh store in ``root`` holding ``events``, with a
+    token per ``{name: role}`` (``(served, {name: token})``) and, given ``approve``, a
+    global four-eyes policy on that action."""
+    server = ServerProcess(str(root / "opswb.duckdb"), root / "serve.log")
+    try:
+        s = server.wait()
+        boot = {"Authorization": f"Bearer {s.token}"}
+        tokens = {name: httpx.post(s.url + "/v1/tokens", headers=boot, json={
+            "name": name, "role": role}).raise_for_status().json()["token"]
+            for name, role in roles.items()}
+        httpx.post(s.url + "/v1/events", headers=boot, json=events).raise_for_status()
+        if approve:
+            httpx.post(s.url + "/v1/policies", headers=boot,
+                       json={"approve": approve}).raise_for_status()
+        yield s, tokens
+    finally:
+        server.stop()

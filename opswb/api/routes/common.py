@@ -29,13 +29,22 @@ WB = Annotated[Any, Depends(workbench)]
 Caller = Annotated[dict, Depends(caller)]
 
 
-def acting(who: dict, given: str | None) -> str:
+def acting(wb: Any, who: dict, given: str | None) -> str:
     """The actor a call is recorded under: the token's name (SPEC §15). A body ``actor``
-    may repeat it; naming someone else is refused. The bootstrap token (OPSWB_API_TOKEN)
-    is shared, so what it records is a claim: it may name the actor, as before §15."""
-    if given is None or not given.strip() or given.strip() == who["name"]:
+    may repeat it; naming someone else is refused (422).
+
+    The bootstrap token (OPSWB_API_TOKEN) is shared, and scripts written before §15 name
+    the person they act for, so it may still name an actor, with one limit: never a name
+    that has a token of its own (live or revoked). Once a person has a credential, the
+    audit's entries under that name come only from it (docs/contract.md)."""
+    name = (given or "").strip()
+    if not name or name == who["name"]:
         return who["name"]
     if who.get("bootstrap"):
-        return given
+        if name not in {t["name"] for t in wb.tokens()}:
+            return str(given)
+        raise InvalidRequest(f"actor {given!r} has a token of its own: the bootstrap token "
+                             "may not act under a named token's name; use that token, or "
+                             "leave actor out (recorded as admin)")
     raise InvalidRequest(f"actor {given!r} is not the caller: this token is {who['name']!r}"
                          "; leave actor out, the audit records the token's name")

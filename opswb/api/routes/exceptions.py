@@ -37,13 +37,15 @@ def list_exceptions(
     cursor: str | None = None,
     group: Annotated[str | None, Query(description="a failure group's group_id")] = None,
     assignee: str | None = None,
+    pending: Annotated[bool | None, Query(
+        description="true: only those with a four-eyes proposal; false: only without")] = None,
 ) -> Any:
     """One page of exceptions, oldest first; ``status`` defaults to open; ``assignee``:
-    only those claimed by that name."""
+    only those claimed by that name; ``pending``: with (or without) a proposal."""
     return JSONOut(
         wb.list_exceptions(
             status, tenant_id, reason_code, source, idempotency_key, limit, cursor, group,
-            assignee,
+            assignee, pending,
         )
     )
 
@@ -78,7 +80,7 @@ def resolve_bulk(wb: WB, who: Caller, body: BulkResolveBody) -> Any:
             ids=body.ids,
             filter=flt,
             action=body.action.value,
-            actor=acting(who, body.actor),
+            actor=acting(wb, who, body.actor),
             resolution_notes=body.resolution_notes,
             canonical_raw_id=body.canonical_raw_id,
             override_patch=body.override_patch,
@@ -115,7 +117,7 @@ def resolve_one(wb: WB, who: Caller, exception_id: str, body: ResolveBody) -> An
         wb.resolve(
             exception_id,
             body.action.value,
-            acting(who, body.actor),
+            acting(wb, who, body.actor),
             body.resolution_notes,
             body.canonical_raw_id,
             body.override_patch,
@@ -131,7 +133,7 @@ def resolve_one(wb: WB, who: Caller, exception_id: str, body: ResolveBody) -> An
 )
 def reopen(wb: WB, who: Caller, exception_id: str, body: ReopenBody) -> Any:
     """Reopen a resolved exception (status open, key quarantined)."""
-    return JSONOut(wb.reopen(exception_id, acting(who, body.actor), body.resolution_notes))
+    return JSONOut(wb.reopen(exception_id, acting(wb, who, body.actor), body.resolution_notes))
 
 
 @router.post(

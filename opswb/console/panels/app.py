@@ -11,9 +11,11 @@ import traitlets
 
 from opswb.console.panels.audit import AuditPanel
 from opswb.console.panels.bulk import BulkPanel
+from opswb.console.panels.casework import CaseworkPanel
 from opswb.console.panels.detail import DetailPanel
 from opswb.console.panels.diff import DiffPanel
 from opswb.console.panels.health import HealthBar
+from opswb.console.panels.proposals import ProposalsPanel
 from opswb.console.panels.queue import QueuePanel
 from opswb.console.panels.resolve import ResolvePanel, default_actor
 
@@ -65,6 +67,10 @@ class Console(widgets.VBox):
         self.diff = DiffPanel(wb)
         self.resolve = ResolvePanel(wb)
         self.audit = AuditPanel(wb)
+        self.who = working_as(wb)
+        actor = default_actor() if self.who.get("bootstrap") else self.who["name"]
+        self.proposals = ProposalsPanel(wb, actor, self.who["role"])
+        self.casework = CaseworkPanel(wb, actor, self.who["role"])
         # Panels talk only through traits: the queue's choice drives the detail, whose
         # loaded dict feeds the diff and the resolve form; decisions trigger refreshes.
         traitlets.dlink((self.health, "figures"), (self.queue, "figures"))
@@ -72,14 +78,18 @@ class Console(widgets.VBox):
         traitlets.dlink((self.queue, "selected_ids"), (self.bulk, "selected_ids"))
         traitlets.dlink((self.detail, "detail"), (self.diff, "detail"))
         traitlets.dlink((self.detail, "detail"), (self.resolve, "detail"))
+        traitlets.dlink((self.detail, "detail"), (self.proposals, "detail"))
+        traitlets.dlink((self.detail, "detail"), (self.casework, "detail"))
+        self.proposals.observe(self._on_proposal_pick, names="selected_id")
+        for panel in (self.proposals, self.casework):
+            panel.observe(self._on_panel_result, names="result")
         self.resolve.observe(self._on_resolve_result, names="result")
         self.bulk.observe(self._on_bulk_result, names="result")
         audit = widgets.Accordion(children=[self.audit], titles=("Audit: recent decisions",),
                                   selected_index=None)
         left = widgets.VBox([self.queue, self.bulk], layout=widgets.Layout(width="40%"))
-        right = widgets.VBox([self.detail, self.diff, self.resolve],
-                             layout=widgets.Layout(width="60%"))
-        self.who = working_as(wb)
+        right = widgets.VBox([self.detail, self.diff, self.proposals, self.resolve,
+                              self.casework], layout=widgets.Layout(width="60%"))
         if not self.who.get("bootstrap"):  # a named token: decisions are recorded as it
             self.resolve.set_form(actor=self.who["name"])
             self.bulk.set_form(actor=self.who["name"])
@@ -98,6 +108,13 @@ class Console(widgets.VBox):
 
     def _on_bulk_result(self, _change: dict) -> None:
         self.after_decision()
+
+    def _on_panel_result(self, _change: dict) -> None:
+        self.after_decision()
+
+    def _on_proposal_pick(self, change: dict) -> None:
+        if change["new"]:
+            self.detail.exception_id = change["new"]
 
     def after_decision(self) -> None:
         """Show the effect of a decision: health, queue, the open detail, the audit."""

@@ -295,7 +295,11 @@ def confirmation_html(d: dict, action: str, actor: str, notes: str, canonical: s
 
 
 def result_message(ex: dict) -> str:
-    """One line saying what the decision did."""
+    """One line saying what the decision did (under a four-eyes policy, a proposal)."""
+    pending = ex.get("pending")
+    if ex["status"] == "open" and pending:
+        return (f"exception {ex['exception_id']} proposed: {pending['action']} by "
+                f"{pending['proposed_by']}, awaiting approval by someone else (four eyes)")
     msg = f"exception {ex['exception_id']} resolved: {ex['action']} by {ex['actor']}"
     out = ex.get("replay_outcome")
     if ex["action"] == REPLAY and isinstance(out, dict):

@@ -296,13 +296,16 @@ def list_exceptions(con: duckdb.DuckDBPyConnection, status: str | None = "open",
                     source: str | None = None, idempotency_key: str | None = None,
                     limit: int | None = None, after_raw_id: int | None = None,
                     group_id: str | None = None,
-                    assignee: str | None = None) -> list[dict]:
+                    assignee: str | None = None,
+                    pending: bool | None = None) -> list[dict]:
     """Exceptions matching the filters, oldest first (by opening arrival)."""
     where, args = _filter_sql(status, tenant_id, reason_code, source, idempotency_key,
                               group_id)
     if assignee:
         where.append("assignee = ?")
         args.append(assignee)
+    if pending is not None:
+        where.append("pending IS NOT NULL" if pending else "pending IS NULL")
     if after_raw_id is not None:
         where.append("raw_id > ?")
         args.append(after_raw_id)

@@ -199,7 +199,7 @@ def list_exceptions(con: Any, status: str | None = "open", tenant_id: str | None
                     reason_code: str | None = None, source: str | None = None,
                     idempotency_key: str | None = None, limit: int | None = None,
                     after_raw_id: int | None = None, group_id: str | None = None,
-                    assignee: str | None = None) -> list[dict]:
+                    assignee: str | None = None, pending: bool | None = None) -> list[dict]:
     where, args = [], []
     for col, val in (("status", status), ("tenant_id", tenant_id),
                      ("reason_code", reason_code), ("source", source),
@@ -208,6 +208,8 @@ def list_exceptions(con: Any, status: str | None = "open", tenant_id: str | None
         if val is not None and val != "":
             where.append(f"{col} = %s")
             args.append(val)
+    if pending is not None:
+        where.append("pending IS NOT NULL" if pending else "pending IS NULL")
     if after_raw_id is not None:
         where.append("raw_id > %s")
         args.append(after_raw_id)

@@ -87,10 +87,11 @@ class PostgresSession(PostgresIdentity, Session):
                         idempotency_key: str | None = None, limit: int | None = None,
                         after_raw_id: int | None = None,
                         group_id: str | None = None, *,
-                        assignee: str | None = None) -> list[dict]:
+                        assignee: str | None = None,
+                        pending: bool | None = None) -> list[dict]:
         return queries.list_exceptions(self.con, status, tenant_id, reason_code, source,
                                        idempotency_key, limit, after_raw_id, group_id,
-                                       assignee)
+                                       assignee, pending)
 
     def failure_groups(self, status: str | None, tenant_id: str | None,
                        reason_code: str | None, limit: int,
