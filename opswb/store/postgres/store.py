@@ -42,17 +42,19 @@ def migrations() -> list[tuple[int, str]]:
 
 
 def migrate(con: Any) -> int:
-    """Apply the schema files not yet recorded in ``schema_version``, under a session
-    advisory lock: two processes migrating at once apply each file once. ``con`` is in
+    """Apply every schema file not yet recorded in ``schema_version`` (not only those
+    above the highest recorded), under a session advisory lock: two processes migrating at once apply each file once. ``con`` is in
     autocommit mode."""
     con.execute("SELECT pg_advisory_lock(%s)", [_MIGRATION_LOCK])
     try:
         con.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY,"
                     " applied_at timestamptz NOT NULL DEFAULT now())")
-        current = con.execute(
-            "SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        # Every file not yet recorded, in order (as on DuckDB): a file numbered on a
+        # parallel branch applies even to a store a later-numbered one already reached.
+        done = {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
+        current = max(done, default=0)
         for version, sql in migrations():
-            if version <= current:
+            if version in done:
                 continue
             with con.transaction():
                 con.execute(sql)
@@ -62,7 +64,7 @@ def migrate(con: Any) -> int:
                         cur.executemany("INSERT INTO event_types (tenant_id, event_type,"
                                         " added_by) VALUES (%s, %s, 'seed')"
                                         " ON CONFLICT DO NOTHING", seed_rows())
-            current = version
+            current = max(current, version)
         return current
     finally:
         con.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK])
