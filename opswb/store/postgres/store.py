@@ -22,8 +22,10 @@ from typing import Any
 
 from opswb.core.errors import StoreBusy, StoreError
 from opswb.store.base import Store
+from opswb.store.commits import CommitSignal
 from opswb.store.config import busy_timeout as default_busy_timeout
 from opswb.store.postgres.errors import busy_error, psycopg_module
+from opswb.store.postgres.listen import CommitListener
 from opswb.store.postgres.session import PostgresSession
 from opswb.store.postgres.text import nul_safe_str_dumper
 from opswb.store.seed import seed_rows
@@ -78,8 +80,11 @@ class PostgresStore(Store):
         self.busy_timeout = default_busy_timeout() if busy_timeout is None else busy_timeout
         self.held = held
         self._pool: Any = None
+        self._listener: CommitListener | None = None
+        self._listener_guard = threading.Lock()
         self._migrate()
         if held:
+            self.commit_signal()  # a server hears every replica's commits from the start
             from psycopg_pool import ConnectionPool
 
             self._pool = ConnectionPool(url, min_size=1, max_size=16, open=True,
@@ -156,7 +161,26 @@ class PostgresStore(Store):
     def write(self):
         return self._transaction(read_only=False)
 
+    def commit_signal(self) -> CommitSignal | None:
+        """Held (``opswb serve``): raised by a commit of any process that delivers or
+        audits (``LISTEN``: ``listen.CommitListener``), so the deliveries feed's long
+        poll wakes on a write to another replica. Embedded: None, and a waiting reader
+        polls (a short-lived process keeps no listening connection open)."""
+        if not self.held:
+            return None
+        with self._listener_guard:
+            if self._listener is None:
+                try:
+                    self._listener = CommitListener(self.target)
+                except psycopg_module().Error as e:
+                    raise StoreError(f"store {_redacted(self.target)}: {e}".strip()) from e
+            return self._listener.signal
+
     def close(self) -> None:
+        with self._listener_guard:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
