@@ -2,6 +2,7 @@
 
     python benchmarks/gate.py [--events 1000] [--clients 1,8,32] [--baseline-rev REV]
                               [--big N] [--workdir DIR] [--json OUT]
+                              [--db postgresql://… [--replicas 2]]
 
 Starts, each as its own process on a free 127.0.0.1 port, servers on the same
 FastAPI + uvicorn stack:
@@ -14,6 +15,10 @@ FastAPI + uvicorn stack:
   opswb-before   ``opswb serve`` of ``--baseline-rev`` (``git archive``), fresh store
   opswb-big      this tree's ``opswb serve`` over a store of ``--big`` N arrivals
                  (built with ``opswb.testing.synth``, or reused)
+  opswb-pg       with ``--db postgresql://…``: this tree's ``opswb serve`` over that
+                 database (events get fresh keys, so it need not be empty)
+  opswb-pg-xN    with ``--replicas N`` too: N ``opswb serve`` replicas of that database,
+                 each client alternating between them request by request
 
 Then, for each client count, the same client code drives each server in turn: that many
 threads, each with its own keep-alive ``httpx.Client``, post one new event per request
@@ -189,6 +194,10 @@ class Server:
                 time.sleep(0.1)
         raise SystemExit(f"{self.name} did not come up:\n{self.log.read_text()[-3000:]}")
 
+    @property
+    def urls(self) -> list[str]:
+        return [self.url]
+
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
 
@@ -210,7 +219,27 @@ class Server:
             self.proc.wait()
 
 
-def opswb_argv(db: Path) -> list[str]:
+class Replicas:
+    """Several ``opswb serve`` processes of one database, measured as one server."""
+
+    def __init__(self, name: str, servers: list[Server]):
+        self.name, self.servers, self.token = name, servers, servers[0].token
+        self.urls = [s.url for s in servers]
+        self.headers = servers[0].headers
+
+    def wait(self) -> None:
+        for s in self.servers:
+            s.wait()
+
+    def cpu_seconds(self) -> float:
+        return sum(s.cpu_seconds() for s in self.servers)
+
+    def stop(self) -> None:
+        for s in self.servers:
+            s.stop()
+
+
+def opswb_argv(db: Path | str) -> list[str]:
     return [sys.executable, "-m", "opswb.cli", "serve", "--db", str(db), "--host", "127.0.0.1"]
 
 
@@ -259,9 +288,11 @@ def drive(server: Server, clients: int, events: int, max_seconds: float) -> dict
     deadline: list[float] = [0.0]
 
     def client(c: int) -> None:
-        with httpx.Client(base_url=server.url, headers=server.headers(), timeout=60) as h:
-            for w in range(WARMUP):
-                h.post("/v1/events", content=event_body(f"{run}-w{c}", w))
+        hs = [httpx.Client(base_url=u, headers=server.headers(), timeout=60)
+              for u in server.urls]  # replicas: each request to the next one
+        try:
+            for w in range(WARMUP * len(hs)):
+                hs[w % len(hs)].post("/v1/events", content=event_body(f"{run}-w{c}", w))
             start.wait()
             mine = []
             while time.perf_counter() < deadline[0]:
@@ -271,12 +302,15 @@ def drive(server: Server, clients: int, events: int, max_seconds: float) -> dict
                         break
                     counter[0] += 1
                 t0 = time.perf_counter()
-                r = h.post("/v1/events", content=event_body(run, i))
+                r = hs[(c + len(mine)) % len(hs)].post("/v1/events", content=event_body(run, i))
                 mine.append((time.perf_counter() - t0) * 1000)
                 if r.status_code != 200:
                     errors.append(f"{r.status_code} {r.text[:120]}")
             with lock:
                 lat.extend(mine)
+        finally:
+            for h in hs:
+                h.close()
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
     for t in threads:
@@ -315,6 +349,12 @@ def start_servers(args: argparse.Namespace, workdir: Path) -> list[Server]:
         big = Path(args.big_db) if args.big_db else workdir / f"big-{args.big}.duckdb"
         build_big(big, args.big, workdir)
         servers.append(Server("opswb-big", opswb_argv(big), workdir / "big.log", token))
+    if args.db:
+        servers.append(Server("opswb-pg", opswb_argv(args.db), workdir / "pg.log", token))
+        if args.replicas > 1:
+            servers.append(Replicas(f"opswb-pg-x{args.replicas}", [
+                Server(f"opswb-pg-{i}", opswb_argv(args.db), workdir / f"pg-{i}.log", token)
+                for i in range(args.replicas)]))
     for s in servers:
         s.wait()
     return servers
@@ -334,9 +374,12 @@ def report(res: dict[str, dict[int, dict]], levels: list[int]) -> dict[str, floa
         rate = res["opswb"][c]["events_per_s"]
         ratios[f"opswb/floor @{c}"] = rate / res["floor"][c]["events_per_s"]
         ratios[f"opswb/sqlite @{c}"] = rate / res["sqlite"][c]["events_per_s"]
-        for other in ("opswb-before", "opswb-big"):
-            if other in res:
-                ratios[f"{other}/opswb @{c}"] = res[other][c]["events_per_s"] / rate
+        for other in [n for n in res if n.startswith(("opswb-before", "opswb-big", "opswb-pg"))]:
+            ratios[f"{other}/opswb @{c}"] = res[other][c]["events_per_s"] / rate
+        if "opswb-pg" in res:
+            for other in [n for n in res if n.startswith("opswb-pg-x")]:
+                ratios[f"{other}/opswb-pg @{c}"] = (res[other][c]["events_per_s"]
+                                                    / res["opswb-pg"][c]["events_per_s"])
     print("\nratios (events/s over events/s):")
     for k, v in ratios.items():
         print(f"  {k:<24}{v:7.2f}x")
@@ -363,11 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", dest="json_out", help="write the figures to this file")
     ap.add_argument("--serve", choices=("floor", "sqlite"), help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--db", help=argparse.SUPPRESS)
+    ap.add_argument("--db", help="also run opswb serve over this postgresql:// database")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="with --db: also N replicas of it, clients alternating")
     args = ap.parse_args(argv)
     if args.serve:
         serve_child(args.serve, args.port, args.db)
         return 0
+    if args.db and "://" not in args.db or args.replicas > 1 and not args.db:
+        ap.error("--db takes a postgresql:// URL; --replicas needs it")
     levels = [int(c) for c in args.clients.split(",")]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="opswb-gate-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -48,3 +48,26 @@ def test_report_notebook_is_thin():
         assert word not in code, f"logic in the notebook: {word!r}"
 
 # nbval itself runs every notebook in `make test` (`pytest tests notebooks --nbval-lax`).
+
+
+@pytest.mark.slow
+def test_triage_notebook_runs_against_postgresql(pg_url, tmp_path):
+    """The triage notebook over a ``postgresql://`` store: the console inline, and the
+    history analytics over a DuckDB copy taken at the start (it says so)."""
+    import papermill
+
+    import opswb
+    from tests.helpers import ev
+
+    wb = opswb.connect(pg_url)
+    wb.ingest_batch([ev("K1", {"amount": 1}), ev("K1", {"amount": 2}),
+                     ev("K2", {"amount": 1}, event_type="invoice.paid"), "not an event"])
+    conflict = wb.list_exceptions(reason_code="IDEMPOTENCY_CONFLICT")["items"][0]
+    wb.resolve(conflict["exception_id"], "mark_resolved_no_replay", "ann", "noise")
+    out = tmp_path / "triage.ipynb"
+    papermill.execute_notebook(str(ROOT / "notebooks" / "triage.ipynb"), str(out),
+                               parameters={"db": pg_url}, kernel_name="python3",
+                               cwd=str(ROOT / "notebooks"), progress_bar=False)
+    text = json.dumps(_load(out))
+    assert "PostgreSQL store: the analytics below read a DuckDB copy taken now" in text
+    assert "invoice.paid" in text  # analytics.unknown_types, read from the copy

@@ -53,7 +53,7 @@ def test_exported_members():
     assert opswb.__all__ == [
         "Action", "Conflict", "InvalidRequest", "KeyState", "LocalOnly", "LocalWorkbench",
         "NotFound", "OpswbError", "ReasonCode", "RemoteError", "Status", "StoreBusy",
-        "StoreError", "Unauthorized", "__version__", "connect",
+        "StoreError", "Unauthorized", "__version__", "connect", "copy",
     ]
 
 

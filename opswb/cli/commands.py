@@ -336,9 +336,11 @@ def report(ctx: typer.Context, db: Db = None,
     raise typer.Exit(run_report(target, out, as_of, params))
 
 
+from opswb.cli.copy import copy as _copy
 from opswb.cli.deliveries import deliveries as _deliveries
 
 app.command(name="deliveries")(command(_deliveries))
+app.command(name="copy")(command(_copy))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -65,7 +65,7 @@ def console_env(db: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for Voilà and its kernels: ``OPSWB_DB`` set to the store."""
     env = {**os.environ, **(extra or {})}
     target = str(db)
-    if not target.startswith(("http://", "https://")):
+    if "://" not in target:  # a file path; a serve or postgresql:// URL stays as it is
         target = str(Path(target).expanduser().resolve())
     env["OPSWB_DB"] = target
     return env

@@ -48,7 +48,7 @@ def load(db: str | None = None, as_of: Any = None, since: Any = None,
     from opswb.store.config import default_db
 
     target = str(db or default_db())
-    is_url = target.startswith(("http://", "https://"))
+    is_url = "://" in target  # a serve or postgresql:// URL: its store answers
     if not is_url and not Path(target).exists():
         # Opening a missing path would create an empty store: a typo would report all-clear.
         raise FileNotFoundError(f"no opswb store at {target} (set db, or OPSWB_DB)")

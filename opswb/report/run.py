@@ -99,7 +99,7 @@ def run_report(db: str, out: str = "reports", as_of: str | None = None,
     paths["json"].unlink(missing_ok=True)
     import papermill as pm  # seconds to import: only once the arguments are known good
     target = str(db)
-    if not target.startswith(("http://", "https://")):
+    if "://" not in target:  # a file path; a serve or postgresql:// URL stays as it is
         target = str(Path(target).resolve())
     # Without an explicit as_of the notebook takes "now" itself, after it has recorded this
     # run's snapshot, so the snapshot and any decision of the last seconds are counted; the

@@ -19,6 +19,7 @@ list); refusals (``NotFound``, ``Conflict``) are the engine's to raise.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Generator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -238,6 +239,23 @@ class Session(IdentityStatements, ABC):
     @abstractmethod
     def snapshot_rows(self, since: str | None = None) -> list[dict]:
         """Recorded snapshots, oldest first."""
+
+    # ---- copying a whole store (SPEC §14, ``store.transfer``) ------------------------
+    @abstractmethod
+    def export_rows(self, table: str, chunk_rows: int) -> Generator[list[tuple], None, None]:
+        """Every row of a ``transfer.TABLES`` table in its neutral form (those columns,
+        in order), in chunks of at most ``chunk_rows``, streamed (never the whole table
+        in memory): a generator, each chunk consumed before the next is asked for (or
+        the generator closed)."""
+
+    @abstractmethod
+    def import_rows(self, table: str, rows: list[tuple]) -> None:
+        """Write a chunk of a table in its neutral form (as ``export_rows`` gives it);
+        a table of ``transfer.REPLACED`` has its rows replaced by its first chunk."""
+
+    @abstractmethod
+    def finish_import(self) -> None:
+        """After the last chunk: set where the next ids start from the rows copied."""
 
 
 class Store(ABC):

@@ -318,3 +318,17 @@ def test_triage_notebook_runs_with_papermill(history_template, tmp_path):
     assert RULE_SENTENCE in text and "invoice.paid" in text
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
                for o in outputs)
+
+
+def test_on_postgresql_analytics_say_to_read_a_copy_and_read_it(pg_url):
+    from opswb.analysis import history_copy, run_sql
+
+    wb = opswb.connect(pg_url)
+    wb.ingest_batch([{"tenant_id": "acme", "idempotency_key": "u1", "event_type": "invoice.paid",
+                      "payload": {}}])
+    with pytest.raises(opswb.LocalOnly, match="history_copy"):
+        run_sql(wb, "SELECT 1")
+    copy = history_copy(wb)
+    assert copy.endswith(".duckdb")
+    assert analytics.unknown_types(copy)["event_type"].tolist() == ["invoice.paid"]
+    assert history_copy(opswb.connect(copy)).db == copy  # a file is read as it is

@@ -225,3 +225,26 @@ def test_a_follower_of_one_replica_sees_every_delivery_once_on_postgresql(pg_url
     assert [int(i["delivery_id"]) for i in seen] == [r[0] for r in stored]
     assert replayed > 0
     assert sum(1 for i in seen if i["replay"]) == replayed == sum(1 for r in stored if r[1])
+
+
+def test_a_long_poll_of_one_replica_is_woken_by_a_post_to_the_other(pg_url, tmp_path):
+    """Two ``opswb serve`` replicas on one PostgreSQL database: a consumer long-polling
+    replica A gets the delivery a producer posts to replica B in the answer to that same
+    poll, long before its wait would end (LISTEN/NOTIFY: the commit on B wakes A)."""
+    servers = [ServerProcess(pg_url, tmp_path / f"serve{i}.log") for i in range(2)]
+    try:
+        a, b = (s.wait() for s in servers)
+        with _client(a) as api_a, _client(b) as api_b:
+            _post(api_b, [ev("before", tenant="t-wake")])
+            cursor = api_a.get("/v1/deliveries",
+                               params={"tenant_id": "t-wake"}).json()["next_cursor"]
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(api_a.get, "/v1/deliveries", params={
+                    "after": cursor, "tenant_id": "t-wake", "wait": 30})
+                _post(api_b, [ev("after", tenant="t-wake")])
+                page = pending.result(timeout=40).json()
+    finally:
+        for s in servers:
+            s.stop()
+    # a poll that timed out would answer its empty first read
+    assert [i["idempotency_key"] for i in page["items"]] == ["after"]

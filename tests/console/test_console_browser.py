@@ -67,7 +67,7 @@ def decide(page: Any, action: str, actor: str, notes: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["local", "remote"])
+@pytest.mark.parametrize("mode", ["local", "remote", "postgres"])
 def test_operator_loop(browser, request, mode):
     console = request.getfixturevalue(f"console_{mode}")
     wb = console.wb

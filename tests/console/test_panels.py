@@ -266,3 +266,5 @@ def test_console_command_serves_loopback_with_culling(tmp_path):
     # Voilà starts kernels in the notebook's folder: a relative store path must not move.
     assert console_env("rel/opswb.duckdb")["OPSWB_DB"].startswith("/")
     assert console_env("http://127.0.0.1:8765")["OPSWB_DB"] == "http://127.0.0.1:8765"
+    pg = "postgresql://ops@db.internal:5432/opswb"
+    assert console_env(pg)["OPSWB_DB"] == pg

@@ -337,3 +337,38 @@ def test_html_loads_nothing_from_the_network_unlike_the_stock_template(breached)
     stock, _ = HTMLExporter(template_name="lab").from_notebook_node(
         nbformat.read(str(breached["paths"]["ipynb"]), as_version=4))
     assert any("cdn" in ref for ref in remote_references(stock))     # what we strip
+
+
+def _same_report(s: dict, expected: dict) -> None:
+    """The same summary but for where it came from and the snapshots since recorded."""
+    skip = {"store", "snapshots", "generated_at", "health"}
+    assert {k: v for k, v in s.items() if k not in skip} == \
+        {k: v for k, v in expected.items() if k not in skip}
+    now = {"oldest_open_age_seconds"}  # measured at the run, not as of AS_OF
+    assert {k: v for k, v in s["health"].items() if k not in now} == \
+        {k: v for k, v in expected["health"].items() if k not in now}
+
+
+def test_the_report_on_postgresql_directly_and_through_serve(history_db, breached, pg_url,
+                                                             tmp_path, monkeypatch):
+    """The history copied into PostgreSQL (``opswb copy``) reports the same figures,
+    run against the database directly and through ``opswb serve --db postgresql://…``."""
+    from tests.support.server import ServerProcess
+
+    opswb.copy(history_db, pg_url)
+    thresholds = {"max_open": "2", "max_oldest_open_hours": "72", "max_invalid": "5"}
+    direct = tmp_path / "direct"
+    assert run_report(pg_url, str(direct), AS_OF.isoformat(), thresholds) == 2
+    s = json.loads(report_paths(direct, AS_OF)["json"].read_text(encoding="utf-8"))
+    _same_report(s, breached["summary"])
+    assert s["store"] == pg_url.replace("postgres@", "")  # no user or password shown
+    server = ServerProcess(pg_url, tmp_path / "serve.log")
+    try:
+        url, token = server.wait()
+        monkeypatch.setenv("OPSWB_API_TOKEN", token)
+        served = tmp_path / "served"
+        assert run_report(url, str(served), AS_OF.isoformat(), thresholds) == 2
+    finally:
+        server.stop()
+    _same_report(json.loads(report_paths(served, AS_OF)["json"].read_text(encoding="utf-8")),
+                 breached["summary"])

@@ -79,6 +79,52 @@ def test_processes_migrating_at_once_apply_each_version_once(pg_url):
     assert seeded == len(opswb.store.seed.seed_rows())
 
 
+def test_migrate_applies_every_version_not_recorded_even_below_the_highest(pg_url,
+                                                                             monkeypatch):
+    """A file numbered on a parallel branch (3 here) applies to a store that a
+    later-numbered file (4) already reached; a recorded version is not applied again."""
+    from opswb.store.postgres import store as pg_store
+
+    store_for(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("INSERT INTO schema_version (version) VALUES (4)")
+        real = pg_store.migrations()
+        monkeypatch.setattr(pg_store, "migrations", lambda: sorted(
+            [*real, (3, "CREATE TABLE branch_three (x int)"),
+             (4, "CREATE TABLE branch_four (x int)")]))
+        assert pg_store.migrate(con) == 4
+        tables = {r[0] for r in con.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        versions = sorted(r[0] for r in con.execute("SELECT version FROM schema_version"))
+    assert "branch_three" in tables and "branch_four" not in tables
+    assert versions == [1, 2, 3, 4]
+
+
+def test_a_held_store_hears_commits_of_other_processes_and_not_rollbacks(pg_url):
+    """The commit signal of a server's store moves when another process commits a
+    delivery (NOTIFY on commit, LISTEN in the store), not when it rolls back."""
+    held = store_for(pg_url, held=True)
+    try:
+        signal = held.commit_signal()
+        seen = signal.count
+        other = PostgresStore(pg_url)
+        with pytest.raises(RuntimeError), other.write() as db:
+            db.add_replay_delivery("t", "k", 1, "payment.captured", "{}", "f", 1)
+            raise RuntimeError("roll back")
+        with other.write() as db:  # a commit after it: the next thing the signal hears
+            db.write_audit(actor="ann", action="probe")
+        assert signal.wait(seen, 60) == seen + 1
+        seen = signal.count
+        code = ("import sys, opswb; opswb.connect(sys.argv[1]).ingest_batch("
+                "[{'tenant_id': 't', 'idempotency_key': 'k', 'event_type':"
+                " 'payment.captured', 'payload': {}}])")
+        subprocess.run([sys.executable, "-c", code, pg_url], check=True, timeout=120)
+        assert signal.wait(seen, 60) != seen
+    finally:
+        held.close()
+    assert signal.closed
+
+
 def _events(keys: range, variant: int) -> list[dict]:
     """One arrival per key; ``variant`` 1 changes the payload of every third key."""
     out = []

@@ -5,6 +5,8 @@
 - ``console_local`` (module): ``opswb console``'s Voilà over a copy of the sample store.
 - ``console_remote`` (module): the same console pointed at an ``opswb serve`` URL that
   owns another copy of the store.
+- ``console_postgres`` (module): the console run directly against a PostgreSQL database
+  holding a copy of the store.
 - ``open_console(browser, console)``: a new page, waited until the panels are interactive.
 - ``shot(page, name)``: a screenshot under ``test-artifacts/console/``.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
@@ -97,12 +100,10 @@ def _start(db: str, mode: str, log: Path, env: dict | None = None) -> ConsoleSer
     return ConsoleServer(console_url(port), mode, None, proc, log, [log_file])
 
 
-@pytest.fixture(scope="module")
-def console_local(tmp_path_factory) -> Iterator[ConsoleServer]:
-    """The console (Voilà) over an embedded copy of the sample store."""
-    root = tmp_path_factory.mktemp("console-local")
-    db = build_store(root / "store")
-    server = _start(db, "local", root / "voila.log")
+@contextmanager
+def _embedded(db: str, mode: str, root: Path) -> Iterator[ConsoleServer]:
+    """The console run directly against store ``db``, stopped on exit."""
+    server = _start(db, mode, root / "voila.log")
     server.wb = opswb.connect(db)
     try:
         yield server
@@ -110,6 +111,14 @@ def console_local(tmp_path_factory) -> Iterator[ConsoleServer]:
         stop_console(server.proc)
         for f in server.extra:
             f.close()
+
+
+@pytest.fixture(scope="module")
+def console_local(tmp_path_factory) -> Iterator[ConsoleServer]:
+    """The console (Voilà) over an embedded copy of the sample store."""
+    root = tmp_path_factory.mktemp("console-local")
+    with _embedded(build_store(root / "store"), "local", root) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +143,24 @@ def console_remote(tmp_path_factory) -> Iterator[ConsoleServer]:
             f.close()
         server.wb.close()
         api.stop()
+
+
+@pytest.fixture(scope="module")
+def console_postgres(tmp_path_factory, pg_cluster) -> Iterator[ConsoleServer]:
+    """The console run directly against a PostgreSQL store (``OPSWB_DB=postgresql://…``)
+    holding the sample store, copied there with ``opswb copy``."""
+    import uuid
+
+    root = tmp_path_factory.mktemp("console-postgres")
+    name = "console_" + uuid.uuid4().hex[:12]
+    pg_cluster.admin(f"CREATE DATABASE {name}")
+    url = f"{pg_cluster.url}/{name}"
+    opswb.copy(build_store(root / "store"), url)
+    try:
+        with _embedded(url, "postgres", root) as server:
+            yield server
+    finally:
+        pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def open_console(browser: Any, console: ConsoleServer, timeout: float = 60_000) -> Any:

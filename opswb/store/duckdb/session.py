@@ -12,15 +12,19 @@ from typing import Any
 import duckdb
 
 from opswb.store.base import Session, Summary
-from opswb.store.duckdb import classify, decisions, groups, outbox, queries
+from opswb.store.duckdb import classify, decisions, groups, outbox, queries, transfer
 from opswb.store.duckdb.identity import DuckDBIdentity
+from opswb.store.transfer import TransferBinding
 
 
-class DuckDBSession(DuckDBIdentity, Session):
+class DuckDBSession(DuckDBIdentity, TransferBinding, Session):
     """The statements of one snapshot or transaction on ``con``."""
+
+    _transfer = transfer
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+        self._replaced: set[str] = set()  # tables a copy has replaced the rows of
 
     # ---- storing arrivals -------------------------------------------------------------
     def store_arrivals(self, rows: Any, origin: str | list[str] | None, *,

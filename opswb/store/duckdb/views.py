@@ -168,7 +168,13 @@ def store_path(db: Any) -> str:
         raise LocalOnly("analyst SQL and history analytics need the store file itself: "
                         "connect with a path (opswb.connect('data/opswb.duckdb')), not a "
                         "serve URL")
-    return str(getattr(db, "db", db))
+    target = str(getattr(db, "db", db))
+    if target.lower().startswith(("postgresql://", "postgres://")):
+        raise LocalOnly("analyst SQL and history analytics read the DuckDB views; on a "
+                        "PostgreSQL store run them over a DuckDB copy: "
+                        "opswb.analysis.history_copy(wb) (or `opswb copy --from URL --to "
+                        "FILE.duckdb`)")
+    return target
 
 
 def _open_read_only(path: str) -> duckdb.DuckDBPyConnection:

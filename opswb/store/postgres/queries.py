@@ -260,8 +260,16 @@ def feed_lock(con: Any) -> None:
     A writer that locks rows takes it *before* its first row lock (a decision when it
     reads its exception or key record for update, an ingest before it locks its keys):
     taken after, a writer holding it could wait for a row another holds while that one
-    waits for it (a deadlock, found by a two-replica test). Taking it again is free."""
-    con.execute("SELECT pg_advisory_xact_lock(%s)", [FEED_LOCK])
+    waits for it (a deadlock, found by a two-replica test). Taking it again is free.
+
+    In the same statement, a ``NOTIFY`` on ``COMMITS_CHANNEL``: sent when (and only if)
+    the transaction commits, it wakes every process waiting on the deliveries feed
+    (``listen.CommitListener``), whichever replica wrote."""
+    con.execute("SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')",
+                [FEED_LOCK, COMMITS_CHANNEL])
+
+
+COMMITS_CHANNEL = "opswb_commits"
 
 
 def write_audit(con: Any, **entry: Any) -> None:

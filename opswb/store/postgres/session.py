@@ -13,16 +13,20 @@ from __future__ import annotations
 from typing import Any
 
 from opswb.store.base import Session, Summary
-from opswb.store.postgres import classify, decisions, groups, outbox, queries
+from opswb.store.postgres import classify, decisions, groups, outbox, queries, transfer
 from opswb.store.postgres.identity import PostgresIdentity
+from opswb.store.transfer import TransferBinding
 
 
-class PostgresSession(PostgresIdentity, Session):
+class PostgresSession(PostgresIdentity, TransferBinding, Session):
     """The statements of one snapshot or transaction on ``con``."""
+
+    _transfer = transfer
 
     def __init__(self, con: Any, for_update: bool = False) -> None:
         self.con = con
         self.for_update = for_update
+        self._replaced: set[str] = set()  # tables a copy has replaced the rows of
 
     # ---- storing arrivals -------------------------------------------------------------
     def store_arrivals(self, rows: Any, origin: str | list[str] | None, *,

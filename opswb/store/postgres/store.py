@@ -22,8 +22,10 @@ from typing import Any
 
 from opswb.core.errors import StoreBusy, StoreError
 from opswb.store.base import Store
+from opswb.store.commits import CommitSignal
 from opswb.store.config import busy_timeout as default_busy_timeout
 from opswb.store.postgres.errors import busy_error, psycopg_module
+from opswb.store.postgres.listen import CommitListener
 from opswb.store.postgres.session import PostgresSession
 from opswb.store.postgres.text import nul_safe_str_dumper
 from opswb.store.seed import seed_rows
@@ -42,17 +44,19 @@ def migrations() -> list[tuple[int, str]]:
 
 
 def migrate(con: Any) -> int:
-    """Apply the schema files not yet recorded in ``schema_version``, under a session
-    advisory lock: two processes migrating at once apply each file once. ``con`` is in
+    """Apply every schema file not yet recorded in ``schema_version`` (not only those
+    above the highest recorded), under a session advisory lock: two processes migrating at once apply each file once. ``con`` is in
     autocommit mode."""
     con.execute("SELECT pg_advisory_lock(%s)", [_MIGRATION_LOCK])
     try:
         con.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY,"
                     " applied_at timestamptz NOT NULL DEFAULT now())")
-        current = con.execute(
-            "SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        # Every file not yet recorded, in order (as on DuckDB): a file numbered on a
+        # parallel branch applies even to a store a later-numbered one already reached.
+        done = {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
+        current = max(done, default=0)
         for version, sql in migrations():
-            if version <= current:
+            if version in done:
                 continue
             with con.transaction():
                 con.execute(sql)
@@ -62,7 +66,7 @@ def migrate(con: Any) -> int:
                         cur.executemany("INSERT INTO event_types (tenant_id, event_type,"
                                         " added_by) VALUES (%s, %s, 'seed')"
                                         " ON CONFLICT DO NOTHING", seed_rows())
-            current = version
+            current = max(current, version)
         return current
     finally:
         con.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK])
@@ -76,8 +80,11 @@ class PostgresStore(Store):
         self.busy_timeout = default_busy_timeout() if busy_timeout is None else busy_timeout
         self.held = held
         self._pool: Any = None
+        self._listener: CommitListener | None = None
+        self._listener_guard = threading.Lock()
         self._migrate()
         if held:
+            self.commit_signal()  # a server hears every replica's commits from the start
             from psycopg_pool import ConnectionPool
 
             self._pool = ConnectionPool(url, min_size=1, max_size=16, open=True,
@@ -154,7 +161,26 @@ class PostgresStore(Store):
     def write(self):
         return self._transaction(read_only=False)
 
+    def commit_signal(self) -> CommitSignal | None:
+        """Held (``opswb serve``): raised by a commit of any process that delivers or
+        audits (``LISTEN``: ``listen.CommitListener``), so the deliveries feed's long
+        poll wakes on a write to another replica. Embedded: None, and a waiting reader
+        polls (a short-lived process keeps no listening connection open)."""
+        if not self.held:
+            return None
+        with self._listener_guard:
+            if self._listener is None:
+                try:
+                    self._listener = CommitListener(self.target)
+                except psycopg_module().Error as e:
+                    raise StoreError(f"store {_redacted(self.target)}: {e}".strip()) from e
+            return self._listener.signal
+
     def close(self) -> None:
+        with self._listener_guard:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
