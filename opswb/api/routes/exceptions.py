@@ -37,13 +37,21 @@ def list_exceptions(
     cursor: str | None = None,
     group: Annotated[str | None, Query(description="a failure group's group_id")] = None,
     assignee: str | None = None,
+    sort: Annotated[str | None, Query(
+        description="age (oldest first, the default), tenant, reason or key;"
+        " a leading - sorts descending (-age: newest first)")] = None,
+    q: Annotated[str | None, Query(
+        max_length=200,
+        description="a case-insensitive substring of the idempotency key or the source")]
+    = None,
 ) -> Any:
-    """One page of exceptions, oldest first; ``status`` defaults to open; ``assignee``:
-    only those claimed by that name."""
+    """One page of exceptions, oldest first unless ``sort`` says otherwise; ``status``
+    defaults to open; ``assignee``: only those claimed by that name; ``tenant_id=(none)``:
+    those whose envelope lacked a tenant. A bad ``sort`` is 422."""
     return JSONOut(
         wb.list_exceptions(
             status, tenant_id, reason_code, source, idempotency_key, limit, cursor, group,
-            assignee,
+            assignee, sort, q,
         )
     )
 
