@@ -58,8 +58,8 @@ class QueuePanel(widgets.VBox):
         self._chips = classed(widgets.HTML(), "opswb-queue-chips")
         self._clear = button("Clear group/key filter", "opswb-queue-clear-group")
         self._counts = classed(widgets.HTML(), "opswb-queue-counts")
-        self._prev = button("◀ Previous page", "opswb-queue-prev")
-        self._next_b = button("Next page ▶", "opswb-queue-next")
+        self._prev = button("◀ Prev", "opswb-queue-prev", tooltip="previous page")
+        self._next_b = button("Next ▶", "opswb-queue-next", tooltip="next page")
         self._refresh = button("Refresh", "opswb-queue-refresh")
         self.status = StatusLine("opswb-queue-status")
         for w in (self._tenant, self._reason, self._status, self._assignee, self._search):

@@ -18,23 +18,25 @@ from opswb.console.panels._common import age, classed, esc
 
 # (field, header, sort name or None, width in px); the widths fit the queue's column of
 # the console at 1,280 px (ages before the long text, so age never scrolls away).
-COLUMNS = (("id", "ID", None, 56), ("age", "Age", "age", 52), ("tenant", "Tenant", "tenant", 72),
-           ("reason", "Reason", "reason", 92), ("key", "Key", "key", 112),
-           ("source", "Source", None, 64), ("assignee", "Assignee", None, 64))
+COLUMNS = (("id", "ID", None, 52), ("age", "Age", "age", 48), ("tenant", "Tenant", "tenant", 68),
+           ("reason", "Reason", "reason", 88), ("key", "Key", "key", 96),
+           ("source", "Source", None, 60), ("assignee", "Assignee", None, 56))
+CELLS_WIDTH = sum(c[3] for c in COLUMNS[1:])
 SHORT_REASON = {"IDEMPOTENCY_CONFLICT": "CONFLICT", "UNKNOWN_EVENT_TYPE": "UNKNOWN TYPE",
                 "INVALID_EVENT": "INVALID"}
 CSS = """
 <style>
 .opswb-qt { overflow-x: auto; font-size: 12px; }
-.opswb-qt-head, .opswb-row { align-items: center; min-height: 24px; }
+.opswb-qt-head, .opswb-row { align-items: center; height: 26px; flex-wrap: nowrap; }
+.opswb-qt .widget-html, .opswb-qt .widget-checkbox { margin: 0; }
 .opswb-qt-head { border-bottom: 1px solid #adb5bd; font-weight: bold; }
 .opswb-row { border-bottom: 1px solid #eef0f2; }
 .opswb-row-viewed { background: #e7f5ff; }
-.opswb-qt .widget-checkbox { width: 22px; margin: 0; }
-.opswb-qt .widget-button { height: 22px; margin: 0 2px 0 0; padding: 0 4px; text-align: left;
-                           font-size: 12px; }
+.opswb-qt .widget-checkbox { width: 22px; }
+.opswb-qt .widget-button { height: 22px; margin: 0; padding: 0 4px; text-align: left;
+                           font-size: 12px; line-height: 22px; }
 .opswb-qt-head .widget-button { background: none; font-weight: bold; }
-.opswb-row-cells .widget-html-content { line-height: 22px; }
+.opswb-qt .widget-html-content { line-height: 22px; height: 22px; white-space: nowrap; }
 .opswb-cell { display: inline-block; overflow: hidden; text-overflow: ellipsis;
               white-space: nowrap; vertical-align: middle; padding-right: 2px;
               box-sizing: border-box; }
@@ -88,7 +90,7 @@ class QueueRow(widgets.HBox):
         self.exception_id: str | None = None
         self.tick = classed(widgets.Checkbox(indent=False, layout=_px(22)), "opswb-row-tick")
         self.view = classed(widgets.Button(layout=_px(COLUMNS[0][3])), "opswb-row-view")
-        self.cells = classed(widgets.HTML(), "opswb-row-cells")
+        self.cells = classed(widgets.HTML(layout=_px(CELLS_WIDTH)), "opswb-row-cells")
         super().__init__([self.tick, self.view, self.cells])
         self.add_class("opswb-row")
 
