@@ -91,6 +91,12 @@ def test_queue_ticks_and_the_viewed_row_never_change_each_other(store):
     assert q.selected_ids == [ids[2]] and q.table.rows[2].tick.value
     q.table._tick_all.value = True
     assert sorted(q.selected_ids) == sorted(ids)
+    store.resolve(ids[2], action="mark_resolved_no_replay", actor="ann", resolution_notes="x")
+    q.refresh()  # a row no longer listed is no longer ticked
+    assert sorted(q.selected_ids) == sorted(ids[:2] + ids[3:]) and q.selected_id == ids[1]
+    q.set_filters(tenant_id="acme")  # only acme's rows stay ticked
+    assert sorted(q.selected_ids) == sorted(ids[:2]) == sorted(ids_by_key(store)[k]
+                                                                for k in ("k1", "k2"))
 
 
 def test_queue_headers_sort_both_ways_and_search_narrows(store):

@@ -20,6 +20,7 @@ from tests.support.browser import (
     REPO,
     WIDTHS,
     ConsoleServer,
+    build_store,
     open_console,
     open_row,
     rows,
@@ -178,3 +179,21 @@ def test_a_deep_link_opens_the_same_view_in_a_new_page(browser, console_scale):
         shutil.copyfile(picture, REPO / "docs" / "img" / f"console-{width}.png")
     other.close()
     page.close()
+
+
+def test_a_deep_link_works_with_preheated_kernels(browser, tmp_path):
+    """A preheated kernel ran the notebook before the request: it must still read the
+    page's query string (it waits for the request, then Voilà hands it the query)."""
+    db = build_store(tmp_path / "store")
+    wb = opswb.connect(db)
+    (target,) = wb.list_exceptions(limit=1, reason_code="IDEMPOTENCY_CONFLICT")["items"]
+    cid, tenant = target["exception_id"], target["tenant_id"]
+    with serving(db, tmp_path, preheat=True) as server:
+        page = browser.new_page()
+        page.goto(f"{server.url}?exception={cid}&tenant={tenant}&sort=-key")
+        expect(page.locator(".opswb-detail-title")).to_contain_text(f"Exception #{cid} ·",
+                                                                    timeout=60_000)
+        expect(page).to_have_title(f"opswb · #{cid} IDEMPOTENCY_CONFLICT")
+        expect(page.locator(".opswb-filter-tenant select")).to_have_value(tenant)
+        expect(page.locator(".opswb-sort-key")).to_contain_text("▼")
+        page.close()

@@ -98,11 +98,12 @@ class ConsoleServer:
     extra: list[Any] = field(default_factory=list)
 
 
-def start_server(db: str, mode: str, log: Path, env: dict | None = None) -> ConsoleServer:
+def start_server(db: str, mode: str, log: Path, env: dict | None = None,
+                 preheat: bool = False) -> ConsoleServer:
     """Voilà serving the console over ``db`` on a free port, waited until it answers."""
     port = free_port()
     log_file = open(log, "wb")  # noqa: SIM115 - closed when the fixture ends
-    proc = start_console(db, port, env=env, log=log_file)
+    proc = start_console(db, port, env=env, log=log_file, preheat=preheat)
     try:
         wait_until_ready(port, timeout=60, proc=proc)
     except (RuntimeError, TimeoutError):
@@ -120,9 +121,9 @@ def stop_server(server: ConsoleServer) -> None:
 
 
 @contextmanager
-def serving(db: str, root: Path) -> Iterator[ConsoleServer]:
+def serving(db: str, root: Path, preheat: bool = False) -> Iterator[ConsoleServer]:
     """The console over an embedded store ``db`` while the block runs."""
-    server = start_server(db, "local", root / "voila.log")
+    server = start_server(db, "local", root / "voila.log", preheat=preheat)
     server.wb = opswb.connect(db)
     try:
         yield server

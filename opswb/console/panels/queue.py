@@ -200,12 +200,16 @@ class QueuePanel(widgets.VBox):
 
     @shows_errors
     def refresh(self) -> None:
-        """Reload the current page; ticks are kept (also those on other pages)."""
+        """Reload the current page, keeping the ticks of rows still listed (a row resolved,
+        filtered out or on another page is no longer ticked: a bulk decision acts on what
+        the operator sees)."""
         self._draw_filter_line()
         filters = self.filters
         page = self.wb.list_exceptions(limit=self.page_size, cursor=self._cursors[-1],
                                        **filters)
         self.items, self._next = page["items"], page["next_cursor"]
+        listed = {e["exception_id"] for e in self.items}
+        self.selected_ids = [i for i in self.selected_ids if i in listed]
         self.table.show(self.items, self._empty_message())
         self._prev.disabled = len(self._cursors) == 1
         self._next_b.disabled = self._next is None

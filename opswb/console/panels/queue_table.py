@@ -111,7 +111,7 @@ class QueueRow(widgets.HBox):
 
 class QueueTable(widgets.VBox):
     """Header and rows; ``sort`` the order asked for, ``viewed`` the row shown,
-    ``ticked`` the rows ticked for a bulk decision (this page's and earlier pages')."""
+    ``ticked`` the rows ticked for a bulk decision."""
 
     sort = traitlets.Unicode("age")
     viewed = traitlets.Unicode(None, allow_none=True)
