@@ -1,22 +1,30 @@
-"""Ops Console responsiveness on a large store: time-to-interactive and click-to-diff.
+"""Ops Console responsiveness on a large store: time to interactive, click to diff, and
+the failure-groups page over the API.
 
-    python benchmarks/console.py [--n 1000000] [--store PATH] [--pages 3] [--clicks 10]
-                                 [--preheat]
+    python benchmarks/console.py [--scale N] [--unknown U] [--synth N] [--store PATH]
+                                 [--pages 3] [--clicks 10] [--requests 200] [--preheat]
 
-Builds a store of N synthetic raws (``opswb.testing.synth``; skipped with ``--store``), serves
-the console with Voilà exactly as ``opswb console`` does, and drives Debian's Chromium:
+The store (default ``--scale 100000``): ``opswb.testing.scale.write_scale_events`` — N
+arrivals, U of them one failure group of open ``UNKNOWN_EVENT_TYPE`` exceptions (the
+browser tests' store); ``--synth N`` generates the older mix instead, ``--store`` uses an
+existing one. The console is served with Voilà exactly as ``opswb console`` does and
+driven by Debian's Chromium:
 
-  time-to-interactive  navigation start → the queue list holds rows (target ≤ 3 s)
-  click-to-diff        picking a conflict in the queue → its FIRST/LAST diff drawn
-                       (target ≤ 300 ms)
+  time-to-interactive  navigation start → the queue table holds rows (target ≤ 3 s);
+                       baseline: the same console over a 1k-arrival store, same run
+  click-to-diff        a click on a conflict's #id → its FIRST/LAST diff drawn (≤ 300 ms)
   kernel-side          the same click measured inside Python, without the browser
+  API                  ``GET /v1/exceptions/groups`` p50/p99 (target ≤ 100 ms) against
+                       ``GET /v1/health`` and the plain queue page in the same run, and
+                       the queue sorted by key and searched
 
-Prints figures; asserts nothing (benchmarks are not tests).
+Prints figures and CPU seconds; asserts nothing (benchmarks are not tests).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
@@ -28,22 +36,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import opswb
+from benchmarks.api import free_port, start_server, stats, timed
 from opswb.console.launch import console_url, start_console, stop_console, wait_until_ready
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
-FIND = ("id => Array.from(document.querySelectorAll('.opswb-queue-list option'))"
-        ".findIndex(o => o.textContent.startsWith('#' + id + '\\u00a0'))")
+ROWS = ".opswb-row-view:visible"  # the queue table's #id buttons, once rows are drawn
 
 
-def build_store(workdir: Path, n: int, seed: int) -> str:
-    """A store holding ``n`` synthetic raws."""
+def build_store(workdir: Path, n: int, seed: int, unknown: int | None = None) -> str:
+    """A store holding ``n`` raws: the scale stream when ``unknown`` is given (that many
+    in one failure group), else the synthetic mix."""
+    from opswb.testing.scale import write_scale_events
     from opswb.testing.synth import write_jsonl
 
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "events.jsonl"
     t0 = time.perf_counter()
-    write_jsonl(path, n, seed=seed)
+    if unknown is not None:
+        write_scale_events(path, n, unknown, seed)
+    else:
+        write_jsonl(path, n, seed=seed)
     db = str(workdir / "opswb.duckdb")
     wb = opswb.connect(db)
     wb.init()
@@ -54,13 +68,13 @@ def build_store(workdir: Path, n: int, seed: int) -> str:
 
 
 def conflicts_on_first_page(wb: Any, limit: int) -> list[tuple[str, str]]:
-    """(exception id, FIRST raw id) of conflicts the console lists on its first page."""
+    """(exception id, FIRST raw id) of the conflicts on the queue's first page when it is
+    filtered to conflicts (as an operator looking at conflicts sees it)."""
     out = []
-    for e in wb.list_exceptions(limit=50)["items"]:
-        if e["reason_code"] == "IDEMPOTENCY_CONFLICT":
-            d = wb.exception(e["exception_id"])
-            if d["first"]:
-                out.append((e["exception_id"], d["first"]["raw_id"]))
+    for e in wb.list_exceptions(limit=25, reason_code="IDEMPOTENCY_CONFLICT")["items"]:
+        d = wb.exception(e["exception_id"])
+        if d["first"]:
+            out.append((e["exception_id"], d["first"]["raw_id"]))
     return out[:limit]
 
 
@@ -93,13 +107,14 @@ def browser_side(url: str, pages: int, targets: list[tuple[str, str]]) -> tuple[
             page = browser.new_page(viewport={"width": 1500, "height": 1200})
             t0 = time.perf_counter()
             page.goto(url)
-            page.wait_for_selector(".opswb-queue-list option", timeout=60_000)
+            page.wait_for_selector(ROWS, timeout=60_000)
             tti.append(time.perf_counter() - t0)
-            if i == pages - 1:
+            if i == pages - 1 and targets:
+                page.select_option(".opswb-filter-reason select", label="IDEMPOTENCY_CONFLICT")
+                page.wait_for_selector(f"{ROWS}:text-is('#{targets[0][0]}')")
                 for ex_id, first_raw in targets:
-                    index = page.evaluate(FIND, ex_id)
                     t0 = time.perf_counter()
-                    page.select_option(".opswb-queue-list select", index=index)
+                    page.locator(f"{ROWS}:text-is('#{ex_id}')").click()
                     page.wait_for_function(
                         "raw => { const t = document.querySelector("
                         "'.opswb-diff-left .opswb-diff-title');"
@@ -109,6 +124,40 @@ def browser_side(url: str, pages: int, targets: list[tuple[str, str]]) -> tuple[
             page.close()
         browser.close()
     return tti, clicks
+
+
+def console_run(db: str, workdir: Path, pages: int, targets: list, preheat: bool) -> tuple:
+    """Serve the console over ``db`` and drive it; (tti, clicks)."""
+    port = free_port()
+    with open(workdir / f"voila-{port}.log", "wb") as log:
+        proc = start_console(db, port, log=log, preheat=preheat)
+        try:
+            wait_until_ready(port, proc=proc)
+            return browser_side(console_url(port), pages, targets)
+        finally:
+            stop_console(proc)
+
+
+def api_run(db: str, workdir: Path, requests: int) -> None:
+    """Groups page latency over HTTP against health and the plain queue page."""
+    import httpx
+
+    proc, url, token = start_server(Path(db), workdir / "serve.log")
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                          timeout=60) as c:
+            print(f"API over {url} ({requests} sequential requests each):")
+            for name, path, target in (
+                    ("GET /v1/health (baseline)", "/v1/health", None),
+                    ("GET /v1/exceptions (queue)", "/v1/exceptions?limit=25", None),
+                    ("GET /v1/exceptions/groups", "/v1/exceptions/groups", 100.0),
+                    ("queue sorted by key", "/v1/exceptions?limit=25&sort=key", None),
+                    ("queue sorted by -tenant", "/v1/exceptions?limit=25&sort=-tenant", None),
+                    ("queue searched (q=)", "/v1/exceptions?limit=25&q=payout-00012", None)):
+                stats(name, timed(c, "GET", [path] * requests), target)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def report(name: str, values: list[float], unit: str, target: float) -> None:
@@ -123,35 +172,38 @@ def report(name: str, values: list[float], unit: str, target: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=1_000_000, help="raws in the generated store")
+    ap.add_argument("--scale", type=int, default=100_000,
+                    help="arrivals in the scale store (write_scale_events; the default)")
+    ap.add_argument("--unknown", type=int, default=20_000, help="the scale store's one group")
+    ap.add_argument("--synth", type=int, help="use the synthetic mix of this many raws instead")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--store", help="use this existing store instead of generating one")
     ap.add_argument("--pages", type=int, default=3, help="page loads to time")
     ap.add_argument("--clicks", type=int, default=10, help="conflicts to click")
-    ap.add_argument("--port", type=int, default=8877)
+    ap.add_argument("--requests", type=int, default=200, help="API requests per endpoint")
     ap.add_argument("--preheat", action="store_true", help="Voilà pre-heated kernels")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="opswb-console-bench-") as tmp:
-        db = a.store or build_store(Path(tmp), a.n, a.seed)
+        work = Path(tmp)
+        db = a.store or (build_store(work / "big", a.synth, a.seed) if a.synth else
+                         build_store(work / "big", a.scale, a.seed, a.unknown))
+        small = build_store(work / "small", 1_000, a.seed, 200)  # the baseline's store
         wb = opswb.connect(db)
-        print(f"health: {wb.health()['raw_events']:,} raws, "
-              f"{wb.health()['exceptions_open']:,} open exceptions")
+        h = wb.health()
+        print(f"health: {h['raw_events']:,} raws, {h['exceptions_open']:,} open exceptions")
         targets = conflicts_on_first_page(wb, a.clicks)
-        t0 = time.perf_counter()
-        wb.exception(targets[0][0]) if targets else None
-        print(f"wb.exception (one call): {(time.perf_counter() - t0) * 1000:.1f} ms")
         kernel, whole = kernel_side(wb, targets)
-        with open(Path(tmp) / "voila.log", "wb") as log:
-            proc = start_console(db, a.port, log=log, preheat=a.preheat)
-            try:
-                wait_until_ready(a.port, proc=proc)
-                tti, clicks = browser_side(console_url(a.port), a.pages, targets)
-            finally:
-                stop_console(proc)
-    report("time-to-interactive", tti, "s", 3.0)
-    report("click-to-diff", clicks, "ms", 300.0)
-    report("kernel: click→diff", kernel, "ms", 300.0)
-    report("kernel: whole click", whole, "ms", 300.0)
+        base_tti, _ = console_run(small, work, a.pages, [], a.preheat)
+        tti, clicks = console_run(db, work, a.pages, targets, a.preheat)
+        report("TTI, 1k-arrival store", base_tti, "s", 3.0)
+        report("time-to-interactive", tti, "s", 3.0)
+        report("click-to-diff", clicks, "ms", 300.0)
+        report("kernel: click→diff", kernel, "ms", 300.0)
+        report("kernel: whole click", whole, "ms", 300.0)
+        api_run(db, work, a.requests)
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"CPU seconds: this process {me.ru_utime + me.ru_stime:.1f}, children "
+          f"(Voilà, kernels, serve, Chromium) {kids.ru_utime + kids.ru_stime:.1f}")
     return 0
 
 

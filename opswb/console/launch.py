@@ -6,6 +6,11 @@ subprocess, ``wait_until_ready`` polls it and ``stop_console`` ends it, for test
 scripts. The store reaches the notebook's kernel through ``OPSWB_DB`` (an absolute path,
 since Voilà starts kernels in the notebook's own directory, or a serve URL).
 
+Deep links (``?exception=…&tenant=…``, ``opswb.console.deeplink``) work in both modes:
+Voilà puts the page's query string in a new kernel's environment as ``QUERY_STRING``;
+a preheated kernel gets it when ``build_console``'s wait for the request returns
+(``voila.utils.wait_for_request`` copies the request's variables into ``os.environ``).
+
 Voilà runs in a session of its own, so a signal meant for ``opswb console`` (a Ctrl-C in
 the terminal) reaches only the launcher, which then stops Voilà in order. Jupyter starts
 each kernel in yet another session: ``stop_console`` finds the kernels by parentage

@@ -141,11 +141,16 @@ class Session(IdentityStatements, ABC):
                         idempotency_key: str | None = None, limit: int | None = None,
                         after_raw_id: int | None = None,
                         group_id: str | None = None, *,
-                        assignee: str | None = None,
+                        assignee: str | None = None, sort: str = "age",
+                        after_value: str | None = None, q: str | None = None,
                         pending: bool | None = None) -> list[dict]:
-        """Exceptions matching every filter given, oldest first (by opening raw);
-        ``group_id`` is a failure group's (``failure_groups``), ``assignee`` who claimed
-        them, ``pending`` True/False those with/without a four-eyes proposal."""
+        """Exceptions matching every filter given, in ``sort``'s order (``age``,
+        ``tenant``, ``reason``, ``key``; ``-`` first for descending; ``age`` is oldest
+        first by opening raw), after the row ``(after_value, after_raw_id)`` that ended
+        the previous page (``opswb.store.listing``); ``tenant_id`` ``"(none)"`` matches
+        those without a tenant; ``q`` a case-insensitive substring of the key or the
+        source; ``group_id`` is a failure group's (``failure_groups``), ``assignee`` who
+        claimed them, ``pending`` True/False those with/without a four-eyes proposal."""
 
     @abstractmethod
     def failure_groups(self, status: str | None, tenant_id: str | None,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from opswb.core.errors import InvalidRequest, NotFound
 from opswb.core.fingerprint import dump_bytes
 from opswb.core.records import EXCEPTION_FIELDS, parse_id, public_key_record
-from opswb.engine import allowlist, bulk, foureyes
+from opswb.engine import allowlist, bulk, foureyes, listing
 from opswb.engine import groups as groups_mod
 from opswb.engine import health as health_mod
 from opswb.engine import ingest as ingest_mod
@@ -112,27 +112,18 @@ class LocalWorkbench(LocalIdentity):
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = DEFAULT_PAGE,
                         cursor: str | None = None, group: str | None = None,
-                        assignee: str | None = None, pending: bool | None = None) -> dict:
-        """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``;
-        ``group``: a failure group's id (``groups()``); ``assignee``: who claimed them;
-        ``pending`` True/False: only those with/without a four-eyes proposal."""
-        after = None
-        if cursor not in (None, ""):
-            after = parse_id(cursor)
-            if after is None:
-                raise InvalidRequest(f"invalid cursor {cursor!r}")
-        if limit is not None and (not isinstance(limit, int) or limit < 1 or limit > 10_000):
-            raise InvalidRequest("limit must be between 1 and 10000")
-        if status in ("all", ""):
-            status = None
-        group = groups_mod.check_group(group)
+                        assignee: str | None = None, sort: str | None = None,
+                        q: str | None = None, pending: bool | None = None) -> dict:
+        """One page, oldest first unless ``sort`` says otherwise (``engine.listing``):
+        ``{"items": [...], "next_cursor": str | None}``; ``group``: a failure group's id
+        (``groups()``); ``assignee``: who claimed them; ``q``: a substring of the key or
+        the source, any case; ``tenant_id="(none)"``: those without a tenant; ``pending``
+        True/False: only those with/without a four-eyes proposal."""
+        filters = {"tenant_id": tenant_id, "reason_code": reason_code, "source": source,
+                   "idempotency_key": idempotency_key, "group": group, "assignee": assignee,
+                   "pending": pending}
         with self.store.read() as db:
-            items = db.list_exceptions(status, tenant_id, reason_code, source,
-                                       idempotency_key, None if limit is None else limit + 1,
-                                       after, group, assignee=assignee, pending=pending)
-        more = limit is not None and len(items) > limit
-        items = items[:limit] if limit is not None else items
-        return {"items": items, "next_cursor": items[-1]["raw_id"] if more else None}
+            return listing.exception_page(db, status, filters, limit, cursor, sort, q)
 
     def exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                    reason_code: str | None = None, source: str | None = None,

@@ -48,9 +48,12 @@ class Workbench(Protocol):
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = 50,
                         cursor: str | None = None, group: str | None = None,
-                        assignee: str | None = None, pending: bool | None = None) -> dict:
-        """One page, oldest first: ``{"items", "next_cursor"}``; ``group`` a group_id,
-        ``assignee`` who claimed them; ``pending`` True: only those with a proposal."""
+                        assignee: str | None = None, sort: str | None = None,
+                        q: str | None = None, pending: bool | None = None) -> dict:
+        """One page, oldest first unless ``sort`` (``age``, ``tenant``, ``reason``,
+        ``key``; ``-`` first for descending): ``{"items", "next_cursor"}``; ``group`` a
+        group_id, ``assignee`` who claimed them, ``q`` a substring of key or source,
+        ``pending`` True: only those with a four-eyes proposal."""
 
     def exceptions(self, status: str | None = "open", tenant_id: str | None = None,
                    reason_code: str | None = None, source: str | None = None,

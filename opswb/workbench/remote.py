@@ -199,14 +199,16 @@ class RemoteWorkbench(RemoteIdentity):
                         reason_code: str | None = None, source: str | None = None,
                         idempotency_key: str | None = None, limit: int | None = DEFAULT_PAGE,
                         cursor: str | None = None, group: str | None = None,
-                        assignee: str | None = None, pending: bool | None = None) -> dict:
-        """One page, oldest first: ``{"items": [...], "next_cursor": str | None}``;
-        ``group``: a failure group's id (``groups()``); ``assignee``: who claimed them;
-        ``pending`` True/False: only those with/without a four-eyes proposal."""
+                        assignee: str | None = None, sort: str | None = None,
+                        q: str | None = None, pending: bool | None = None) -> dict:
+        """One page, oldest first unless ``sort`` says otherwise: ``{"items": [...],
+        "next_cursor": str | None}``; ``group``: a failure group's id (``groups()``);
+        ``assignee``: who claimed them; ``q``: a substring of the key or the source."""
         params = {"status": status if status not in (None, "") else "all",
                   "tenant_id": tenant_id, "reason_code": reason_code, "source": source,
                   "idempotency_key": idempotency_key, "cursor": cursor or None,
                   "group": group or None, "assignee": assignee or None,
+                  "sort": sort or None, "q": q or None,
                   "pending": None if pending is None else str(bool(pending)).lower()}
         if limit is not None:
             return self._call("GET", "/v1/exceptions", params={**params, "limit": limit})

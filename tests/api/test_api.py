@@ -153,7 +153,9 @@ def test_bodies_that_are_not_json_are_422(api, path, body):
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=many", "limit=10001", "status=closed",
-                                   "cursor=abc", "tenant=acme", "tenant_id=a&tenant_id=b"])
+                                   "cursor=abc", "tenant=acme", "tenant_id=a&tenant_id=b",
+                                   "sort=oldest", "sort=--key", "sort=key&sort=age",
+                                   "q=" + "x" * 201, "sort=key&cursor=7"])
 def test_invalid_list_parameters_are_422(api, query):
     r = api.get("/v1/exceptions?" + query)
     assert r.status_code == 422 and r.json()["error"], r.text

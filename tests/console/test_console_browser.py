@@ -7,13 +7,12 @@ each step land in ``test-artifacts/console/``.
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import REPO, open_console, shot
+from tests.support.browser import open_console, open_row, row_gone, rows, shot
 
 pytestmark = pytest.mark.browser
 
@@ -36,22 +35,6 @@ def pick_targets(wb: Any) -> tuple[str, dict, dict]:
                     d["exception_id"], d["last"]["raw_id"], PATCH)["valid"]:
                 return tenant, d, unknown[0]
     pytest.fail("the store has no tenant with a replayable conflict and an unknown type")
-
-
-def open_row(page: Any, exception_id: str) -> None:
-    """Pick one exception in the queue list, as a click would, and wait for its detail."""
-    find = ("id => Array.from(document.querySelectorAll('.opswb-queue-list option'))"
-            ".findIndex(o => o.textContent.startsWith('#' + id + '\\u00a0'))")
-    page.wait_for_function(f"({find})('{exception_id}') >= 0")
-    index = page.evaluate(find, exception_id)
-    page.select_option(".opswb-queue-list select", index=index)
-    expect(page.locator(".opswb-detail-title")).to_contain_text(f"Exception #{exception_id} ·")
-
-
-def row_gone(page: Any, exception_id: str) -> None:
-    page.wait_for_function(
-        "id => !Array.from(document.querySelectorAll('.opswb-queue-list option'))"
-        ".some(o => o.textContent.startsWith('#' + id + '\\u00a0'))", arg=exception_id)
 
 
 def decide(page: Any, action: str, actor: str, notes: str) -> None:
@@ -84,8 +67,11 @@ def test_operator_loop(browser, request, mode):
     page.select_option(".opswb-filter-tenant select", label=tenant)
     expect(page.locator(".opswb-queue-counts")).to_contain_text(
         f"of {wb.health()['open_by_tenant'][tenant]}")
-    rows = page.eval_on_selector_all(".opswb-queue-list option", "os => os.map(o => o.text)")
-    assert rows and all(f"\xa0{tenant}\xa0" in r for r in rows)
+    page.wait_for_function(
+        "t => Array.from(document.querySelectorAll('.opswb-row .opswb-cell-tenant'))"
+        ".filter(c => c.offsetParent !== null).every(c => c.textContent === t)", arg=tenant)
+    listed = rows(page)
+    assert listed and all(r["tenant"] == tenant for r in listed)
     shot(page, f"{mode}-2-filtered")
 
     # Open a conflict: FIRST and LAST side by side, the changed field marked on both.
@@ -99,10 +85,7 @@ def test_operator_loop(browser, request, mode):
     lbox, rbox = left.bounding_box(), right.bounding_box()
     assert lbox["x"] + lbox["width"] <= rbox["x"] + 1 and abs(lbox["y"] - rbox["y"]) < 5
     expect(page.locator(".opswb-diff-summary")).to_contain_text(path)
-    diff_shot = shot(page, f"{mode}-3-diff")
-    if mode == "local":  # the README's picture of the console
-        (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(diff_shot, REPO / "docs" / "img" / "console.png")
+    shot(page, f"{mode}-3-diff")
 
     # Submitting without notes is refused: the button stays disabled while notes are blank.
     review = page.locator(".opswb-resolve-review")
@@ -166,8 +149,8 @@ def test_event_text_is_shown_literally_and_never_run(browser, console_local):
     ])
     page = open_console(browser, console_local)
     for key in ("xss-1", "xss-2"):
-        page.fill(".opswb-filter-key input", key)
-        page.press(".opswb-filter-key input", "Enter")
+        page.fill(".opswb-queue-search input", key)
+        page.press(".opswb-queue-search input", "Enter")
         (item,) = wb.list_exceptions(idempotency_key=key)["items"]
         open_row(page, item["exception_id"])
     # xss-2 is shown now: its unknown type is in the header, as text.
@@ -176,8 +159,8 @@ def test_event_text_is_shown_literally_and_never_run(browser, console_local):
     expect(page.locator(".opswb-detail-timeline")).to_contain_text(XSS_SCRIPT)
     shot(page, "xss-2-unknown-type")
     # Back to xss-1: both versions in the diff show the markup literally.
-    page.fill(".opswb-filter-key input", "xss-1")
-    page.press(".opswb-filter-key input", "Enter")
+    page.fill(".opswb-queue-search input", "xss-1")
+    page.press(".opswb-queue-search input", "Enter")
     open_row(page, wb.list_exceptions(idempotency_key="xss-1")["items"][0]["exception_id"])
     expect(page.locator(".opswb-diff-left")).to_contain_text(XSS_IMG)
     expect(page.locator(".opswb-diff-right")).to_contain_text(XSS_SCRIPT)

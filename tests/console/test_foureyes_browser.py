@@ -18,7 +18,7 @@ import opswb
 from opswb.console.launch import stop_console
 from tests.console.test_console_browser import open_row
 from tests.helpers import ev
-from tests.support.browser import _start, open_console, shot
+from tests.support.browser import open_console, shot, start_server
 from tests.support.server import served_with_tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -38,7 +38,7 @@ def two_consoles(tmp_path_factory) -> Iterator[tuple[Any, dict, dict]]:
         consoles: dict[str, Any] = {}
         try:
             for name in ("olga", "abe"):
-                consoles[name] = _start(s.url, "remote", root / f"voila-{name}.log",
+                consoles[name] = start_server(s.url, "remote", root / f"voila-{name}.log",
                                         env={"OPSWB_API_TOKEN": tokens[name]})
             yield s, tokens, consoles
         finally:

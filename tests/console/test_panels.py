@@ -75,15 +75,95 @@ def test_queue_lists_oldest_first_filters_and_pages(store):
     assert q.items == [] and "no rows" in q._counts.value
 
 
-def test_queue_multi_select_shows_the_newly_ticked_row(store):
+def test_queue_ticks_and_the_viewed_row_never_change_each_other(store):
     q = QueuePanel(store)
     ids = [e["exception_id"] for e in q.items]
-    q._list.value = (ids[0],)
-    assert q.selected_id == ids[0] and q.selected_ids == [ids[0]]
-    q._list.value = (ids[0], ids[2])
-    assert q.selected_id == ids[2] and q.selected_ids == [ids[0], ids[2]]
+    q.table.rows[0].tick.value = True  # as a user ticks the box
+    q.table.rows[2].tick.value = True
+    assert q.selected_ids == [ids[0], ids[2]] and q.selected_id is None
+    assert "2 ticked" in q._counts.value
+    q.table.rows[1].view.click()  # as a user clicks the row's #id
+    assert q.selected_id == ids[1] and q.selected_ids == [ids[0], ids[2]]
+    assert "opswb-row-viewed" in q.table.rows[1]._dom_classes
+    q.table.rows[0].tick.value = False
+    assert q.selected_ids == [ids[2]] and q.selected_id == ids[1]
     q.refresh()  # ticks survive a refresh
-    assert q.selected_ids == [ids[0], ids[2]] and q._list.value == (ids[0], ids[2])
+    assert q.selected_ids == [ids[2]] and q.table.rows[2].tick.value
+    q.table._tick_all.value = True
+    assert sorted(q.selected_ids) == sorted(ids)
+    store.resolve(ids[2], action="mark_resolved_no_replay", actor="ann", resolution_notes="x")
+    q.refresh()  # a row no longer listed is no longer ticked
+    assert sorted(q.selected_ids) == sorted(ids[:2] + ids[3:]) and q.selected_id == ids[1]
+    q.set_filters(tenant_id="acme")  # only acme's rows stay ticked
+    assert sorted(q.selected_ids) == sorted(ids[:2]) == sorted(ids_by_key(store)[k]
+                                                                for k in ("k1", "k2"))
+
+
+def test_queue_headers_sort_both_ways_and_search_narrows(store):
+    q = QueuePanel(store)
+    assert [e["idempotency_key"] for e in q.items] == ["k1", "k2", "k3", None]
+    q.table._heads["key"].click()
+    assert q.table.sort == "key" and q.table._heads["key"].description == "Key ▲"
+    assert [e["idempotency_key"] for e in q.items] == [None, "k1", "k2", "k3"]
+    q.table._heads["key"].click()
+    assert q.table.sort == "-key" and q.items[0]["idempotency_key"] == "k3"
+    q.table._heads["tenant"].click()
+    assert [e["tenant_id"] for e in q.items] == [None, "acme", "acme", "globex"]
+    q._search.value = "K3"
+    assert [e["idempotency_key"] for e in q.items] == ["k3"]
+    q._search.value = "nothing-like-this"
+    assert q.items == [] and "No open exceptions match these filters" in q.table._empty.value
+    q.set_filters(tenant_id="(none)")
+    assert [e["reason_code"] for e in q.items] == ["INVALID_EVENT"]
+    assert ("(none): no tenant", "(none)") in q._tenant.options
+
+
+def test_queue_group_filter_shows_and_clears(store):
+    q = QueuePanel(store)
+    group = store.groups()["items"][0]
+    q.group = group["group_id"]
+    assert len(q.items) == group["count"] and group["group_id"] in q._chips.value
+    assert q._filter_line.layout.display is None
+    q._clear.click()
+    assert q.group is None and len(q.items) == 4 and q._filter_line.layout.display == "none"
+
+
+def test_queue_rows_escape_event_text(wb):
+    wb.ingest([ev("acme", XSS_IMG, "weird.type", a=1), ev(XSS_SCRIPT, "k", "weird.type")])
+    q = QueuePanel(wb)
+    cells = "".join(r.cells.value for r in q.table.rows)
+    assert "<img" not in cells and "<script" not in cells and "&lt;img src=x" in cells
+
+
+def test_deep_link_round_trip_and_title(store):
+    from opswb.console.deeplink import page_title, query_from_state, state_from_query
+
+    state = {"exception": "12", "tenant_id": "acme & co", "q": "k 1", "sort": "-key",
+             "status": "open", "group": None}
+    qs = query_from_state(state)
+    assert qs == "exception=12&tenant=acme+%26+co&q=k+1&sort=-key"
+    assert state_from_query(qs + "&voila-theme=dark&bogus=1") == {
+        "exception": "12", "tenant_id": "acme & co", "q": "k 1", "sort": "-key"}
+    assert page_title("12", "IDEMPOTENCY_CONFLICT") == "opswb · #12 IDEMPOTENCY_CONFLICT"
+    console = build_console(store)
+    target = ids_by_key(store)["k3"]
+    console.queue.set_filters(tenant_id="globex", sort="-age")
+    console.queue.show_exception(target)
+    assert console.address.query == f"exception={target}&tenant=globex&sort=-age"
+    assert console.address.title == f"opswb · #{target} IDEMPOTENCY_CONFLICT"
+    assert "history.replaceState" in str(console.address._script.outputs)
+
+
+def test_console_opens_what_a_deep_link_asks_for(store, monkeypatch):
+    target = ids_by_key(store)["k2"]
+    monkeypatch.setenv("QUERY_STRING", f"exception={target}&reason=UNKNOWN_EVENT_TYPE&q=k")
+    console = build_console(store)
+    assert console.queue.selected_id == target and console.detail.detail["exception_id"] == target
+    assert [e["idempotency_key"] for e in console.queue.items] == ["k2"]
+    assert console.queue._reason.value == "UNKNOWN_EVENT_TYPE" and console.queue._search.value == "k"
+    monkeypatch.setenv("QUERY_STRING", "sort=size")  # a bad value: said, nothing shown wrong
+    console = build_console(store)
+    assert console.queue.status.is_error and "invalid sort" in console.queue.status.message
 
 
 def test_detail_shows_reason_payload_record_and_timeline(store):

@@ -36,7 +36,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
 VIEWPORT = {"width": 1500, "height": 2000}
-READY = ".opswb-queue-list select"  # present once the kernel has built the panels
+READY = ".opswb-qt-head"  # the queue table's header: present once the kernel built the panels
+WIDTHS = (1280, 1920)  # the README's screenshots: a laptop and a desktop screen
+# The queue's visible rows as {id, age, tenant, reason, key, source, assignee} (rows of a
+# short page are hidden, not removed).
+ROWS_JS = """() => Array.from(document.querySelectorAll('.opswb-row'))
+  .filter(r => r.offsetParent !== null)
+  .map(r => {
+    const row = {id: r.querySelector('.opswb-row-view').textContent.trim().slice(1),
+                 ticked: r.querySelector('.opswb-row-tick input').checked,
+                 viewed: r.classList.contains('opswb-row-viewed')};
+    for (const c of r.querySelectorAll('.opswb-cell'))
+      row[c.className.match(/opswb-cell-(\\w+)/)[1]] = c.textContent;
+    return row;
+  })"""
 
 
 @pytest.fixture(scope="session")
@@ -87,10 +100,12 @@ class ConsoleServer:
     extra: list[Any] = field(default_factory=list)
 
 
-def _start(db: str, mode: str, log: Path, env: dict | None = None) -> ConsoleServer:
+def start_server(db: str, mode: str, log: Path, env: dict | None = None,
+                 preheat: bool = False) -> ConsoleServer:
+    """Voilà serving the console over ``db`` on a free port, waited until it answers."""
     port = free_port()
     log_file = open(log, "wb")  # noqa: SIM115 - closed when the fixture ends
-    proc = start_console(db, port, env=env, log=log_file)
+    proc = start_console(db, port, env=env, log=log_file, preheat=preheat)
     try:
         wait_until_ready(port, timeout=60, proc=proc)
     except (RuntimeError, TimeoutError):
@@ -100,24 +115,31 @@ def _start(db: str, mode: str, log: Path, env: dict | None = None) -> ConsoleSer
     return ConsoleServer(console_url(port), mode, None, proc, log, [log_file])
 
 
+def stop_server(server: ConsoleServer) -> None:
+    """Stop Voilà and its kernels, and close its log."""
+    stop_console(server.proc)
+    for f in server.extra:
+        f.close()
+
+
 @contextmanager
-def _embedded(db: str, mode: str, root: Path) -> Iterator[ConsoleServer]:
-    """The console run directly against store ``db``, stopped on exit."""
-    server = _start(db, mode, root / "voila.log")
+def serving(db: str, root: Path, preheat: bool = False,
+            mode: str = "local") -> Iterator[ConsoleServer]:
+    """The console run directly against store ``db`` (a file or a PostgreSQL URL) while
+    the block runs."""
+    server = start_server(db, mode, root / "voila.log", preheat=preheat)
     server.wb = opswb.connect(db)
     try:
         yield server
     finally:
-        stop_console(server.proc)
-        for f in server.extra:
-            f.close()
+        stop_server(server)
 
 
 @pytest.fixture(scope="module")
 def console_local(tmp_path_factory) -> Iterator[ConsoleServer]:
     """The console (Voilà) over an embedded copy of the sample store."""
     root = tmp_path_factory.mktemp("console-local")
-    with _embedded(build_store(root / "store"), "local", root) as server:
+    with serving(build_store(root / "store"), root) as server:
         yield server
 
 
@@ -129,8 +151,8 @@ def console_remote(tmp_path_factory) -> Iterator[ConsoleServer]:
     api = ServerProcess(db, root / "serve.log")
     served = api.wait()  # a server that does not start is a failure, not a skip
     try:
-        server = _start(served.url, "remote", root / "voila.log",
-                        env={"OPSWB_API_TOKEN": served.token})
+        server = start_server(served.url, "remote", root / "voila.log",
+                              env={"OPSWB_API_TOKEN": served.token})
     except Exception:
         api.stop()
         raise
@@ -138,9 +160,7 @@ def console_remote(tmp_path_factory) -> Iterator[ConsoleServer]:
     try:
         yield server
     finally:
-        stop_console(server.proc)
-        for f in server.extra:
-            f.close()
+        stop_server(server)
         server.wb.close()
         api.stop()
 
@@ -157,7 +177,7 @@ def console_postgres(tmp_path_factory, pg_cluster) -> Iterator[ConsoleServer]:
     url = f"{pg_cluster.url}/{name}"
     opswb.copy(build_store(root / "store"), url)
     try:
-        with _embedded(url, "postgres", root) as server:
+        with serving(url, root, mode="postgres") as server:
             yield server
     finally:
         pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -172,9 +192,39 @@ def open_console(browser: Any, console: ConsoleServer, timeout: float = 60_000) 
     return page
 
 
-def shot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot as ``test-artifacts/console/<name>.png``."""
+def shot(page: Any, name: str, width: int | None = None) -> Path:
+    """Save a full-page screenshot as ``test-artifacts/console/<name>.png``; with
+    ``width``, at that window width (the page is laid out again, then put back)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    before = page.viewport_size
+    if width is not None:
+        page.set_viewport_size({"width": width, "height": before["height"]})
+        page.wait_for_timeout(300)  # let the widgets lay themselves out again
     page.screenshot(path=str(path), full_page=True)
+    if width is not None:
+        page.set_viewport_size(before)
     return path
+
+
+def rows(page: Any) -> list[dict]:
+    """The queue's visible rows, top to bottom."""
+    return page.evaluate(ROWS_JS)
+
+
+def view_button(page: Any, exception_id: str) -> Any:
+    """The ``#id`` button of a visible queue row."""
+    return page.locator(f".opswb-row-view:visible:text-is('#{exception_id}')")
+
+
+def open_row(page: Any, exception_id: str) -> None:
+    """View one exception in the queue, as a click on its ``#id`` would, and wait for its
+    detail."""
+    view_button(page, exception_id).click()
+    page.locator(".opswb-detail-title").filter(
+        has_text=f"Exception #{exception_id} ·").wait_for()
+
+
+def row_gone(page: Any, exception_id: str) -> None:
+    """Wait until the queue lists no row ``exception_id``."""
+    page.wait_for_function(f"() => !({ROWS_JS})().some(r => r.id === {exception_id!r})")

@@ -37,15 +37,24 @@ def list_exceptions(
     cursor: str | None = None,
     group: Annotated[str | None, Query(description="a failure group's group_id")] = None,
     assignee: str | None = None,
+    sort: Annotated[str | None, Query(
+        description="age (oldest first, the default), tenant, reason or key;"
+        " a leading - sorts descending (-age: newest first)")] = None,
+    q: Annotated[str | None, Query(
+        max_length=200,
+        description="a case-insensitive substring of the idempotency key or the source")]
+    = None,
     pending: Annotated[bool | None, Query(
         description="true: only those with a four-eyes proposal; false: only without")] = None,
 ) -> Any:
-    """One page of exceptions, oldest first; ``status`` defaults to open; ``assignee``:
-    only those claimed by that name; ``pending``: with (or without) a proposal."""
+    """One page of exceptions, oldest first unless ``sort`` says otherwise; ``status``
+    defaults to open; ``assignee``: only those claimed by that name; ``tenant_id=(none)``:
+    those whose envelope lacked a tenant; ``pending``: with (or without) a proposal. A bad
+    ``sort`` is 422."""
     return JSONOut(
         wb.list_exceptions(
             status, tenant_id, reason_code, source, idempotency_key, limit, cursor, group,
-            assignee, pending,
+            assignee, sort, q, pending,
         )
     )
 

@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from opswb.console.panels.address import AddressBar, open_link
 from opswb.console.panels.audit import AuditPanel
 from opswb.console.panels.bulk import BulkPanel
 from opswb.console.panels.casework import CaseworkPanel
@@ -71,6 +72,7 @@ class Console(widgets.VBox):
         actor = default_actor() if self.who.get("bootstrap") else self.who["name"]
         self.proposals = ProposalsPanel(wb, actor, self.who["role"])
         self.casework = CaseworkPanel(wb, actor, self.who["role"])
+        self.address = AddressBar(self.queue, self.detail)  # deep link: URL and title
         # Panels talk only through traits: the queue's choice drives the detail, whose
         # loaded dict feeds the diff and the resolve form; decisions trigger refreshes.
         traitlets.dlink((self.health, "figures"), (self.queue, "figures"))
@@ -99,7 +101,8 @@ class Console(widgets.VBox):
                   f"{html.escape(self.who['name'] or '?')} ({html.escape(self.who['role'])})"
                   "</span>")
         super().__init__([
-            widgets.HTML(CSS + "<h2>opswb · Ops Console</h2>" + signed), self.health,
+            widgets.HTML(CSS + "<h2>opswb · Ops Console</h2>" + signed), self.address,
+            self.health,
             widgets.HBox([left, right], layout=widgets.Layout(width="100%")), audit])
         self.add_class("opswb-console")
 
@@ -137,7 +140,9 @@ def working_as(wb: Any) -> dict:
 def build_console(wb: Any) -> Console:
     """The Ops Console over a workbench (local or remote)."""
     wait_for_page()
-    return Console(wb)
+    console = Console(wb)
+    open_link(console.queue, os.environ.get("QUERY_STRING"))  # Voilà: the page's query
+    return console
 
 
 def wait_for_page() -> None:

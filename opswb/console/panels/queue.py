@@ -1,20 +1,27 @@
-"""QueuePanel: exceptions oldest first, filters, paging, counts and multi-select."""
+"""QueuePanel: the exception queue as a table — filters, search, sort, pages, tick boxes.
+
+``selected_id`` is the row viewed (its ``#id`` button), ``selected_ids`` the rows ticked
+for a bulk decision; one never changes the other. ``group`` filters by failure group
+(the group view sets it; the panel shows it with a button that clears it). ``query`` is
+the current filters, sort and search (what a deep link carries).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
-from opswb.console.panels._common import StatusLine, age, button, classed, esc, shows_errors
+from opswb.console.panels._common import StatusLine, button, classed, esc, shows_errors
+from opswb.console.panels.queue_table import QueueTable
+from opswb.store.listing import NO_TENANT
 
 ALL = ""
 REASONS = ("IDEMPOTENCY_CONFLICT", "UNKNOWN_EVENT_TYPE", "INVALID_EVENT")
 STATUSES = (("open", "open"), ("resolved", "resolved"), ("all", "all"))
-_SHORT = {"IDEMPOTENCY_CONFLICT": "CONFLICT", "UNKNOWN_EVENT_TYPE": "UNKNOWN_TYPE",
-          "INVALID_EVENT": "INVALID"}
+FILTERS = ("status", "tenant_id", "reason_code", "assignee", "q", "sort", "group",
+           "idempotency_key")
 
 
 class QueuePanel(widgets.VBox):
@@ -24,13 +31,16 @@ class QueuePanel(widgets.VBox):
     selected_id = traitlets.Unicode(None, allow_none=True)
     selected_ids = traitlets.List(traitlets.Unicode())
     figures = traitlets.Dict()
+    group = traitlets.Unicode(None, allow_none=True)
+    query = traitlets.Dict()
 
-    def __init__(self, wb: Any, figures: dict | None = None, page_size: int = 50) -> None:
+    def __init__(self, wb: Any, figures: dict | None = None, page_size: int = 25) -> None:
         self.wb = wb
         self.page_size = page_size
         self.items: list[dict] = []
         self._cursors: list[str | None] = [None]  # cursor of each page seen so far
         self._next: str | None = None
+        self._key: str | None = None  # an exact-key filter (set_filters, deep links)
         self._quiet = False  # set while we change widgets ourselves
         self._tenant = classed(widgets.Dropdown(options=[("All tenants", ALL)], value=ALL,
                                                 description="Tenant"), "opswb-filter-tenant")
@@ -39,28 +49,38 @@ class QueuePanel(widgets.VBox):
             description="Reason"), "opswb-filter-reason")
         self._status = classed(widgets.Dropdown(options=STATUSES, value="open",
                                                 description="Status"), "opswb-filter-status")
-        self._key = classed(widgets.Text(placeholder="idempotency key (exact)",
-                                         description="Key", continuous_update=False),
-                            "opswb-filter-key")
-        self._list = classed(widgets.SelectMultiple(options=[], rows=14,
-                                                    layout=widgets.Layout(width="100%")),
-                             "opswb-queue-list")
+        self._assignee = classed(widgets.Text(placeholder="who claimed it", description="Assignee",
+                                              continuous_update=False), "opswb-filter-assignee")
+        self._search = classed(widgets.Text(placeholder="search key or source",
+                                            description="Search", continuous_update=False),
+                               "opswb-queue-search")
+        self.table = QueueTable(page_size)
+        self._chips = classed(widgets.HTML(), "opswb-queue-chips")
+        self._clear = button("Clear group/key filter", "opswb-queue-clear-group")
         self._counts = classed(widgets.HTML(), "opswb-queue-counts")
-        self._prev = button("◀ Previous page", "opswb-queue-prev")
-        self._next_b = button("Next page ▶", "opswb-queue-next")
+        self._prev = button("◀ Prev", "opswb-queue-prev", tooltip="previous page")
+        self._next_b = button("Next ▶", "opswb-queue-next", tooltip="next page")
         self._refresh = button("Refresh", "opswb-queue-refresh")
         self.status = StatusLine("opswb-queue-status")
-        for w in (self._tenant, self._reason, self._status, self._key):
+        for w in (self._tenant, self._reason, self._status, self._assignee, self._search):
             w.observe(self._on_filter_change, names="value")
-        self._list.observe(self._on_list_change, names="value")
+        self.table.observe(self._on_table_sort, names="sort")
+        self.table.observe(self._on_table_viewed, names="viewed")
+        self.table.observe(self._on_table_ticked, names="ticked")
+        self._clear.on_click(self._on_clear_click)
         self._prev.on_click(self._on_prev_click)
         self._next_b.on_click(self._on_next_click)
         self._refresh.on_click(self._on_refresh_click)
+        small = widgets.Layout(width="48%")
+        for w in (self._tenant, self._reason, self._status, self._assignee):
+            w.layout = small
+        self._search.layout = widgets.Layout(width="97%")
+        self._filter_line = widgets.HBox([self._chips, self._clear])
         super().__init__([
             widgets.HTML("<h3>Queue</h3>"),
             widgets.HBox([self._tenant, self._reason]),
-            widgets.HBox([self._status, self._key]),
-            self._list,
+            widgets.HBox([self._status, self._assignee]),
+            self._search, self._filter_line, self.table,
             widgets.HBox([self._prev, self._next_b, self._refresh, self._counts]),
             self.status,
         ])
@@ -72,8 +92,17 @@ class QueuePanel(widgets.VBox):
     def _on_filter_change(self, _change: dict) -> None:
         self._unless_quiet(self.first_page)
 
-    def _on_list_change(self, change: dict) -> None:
-        self._unless_quiet(self.select, list(change["new"]))
+    def _on_table_sort(self, _change: dict) -> None:
+        self._unless_quiet(self.first_page)
+
+    def _on_table_viewed(self, change: dict) -> None:
+        self.selected_id = change["new"]
+
+    def _on_table_ticked(self, change: dict) -> None:
+        self.selected_ids = list(change["new"])
+
+    def _on_clear_click(self, _b: widgets.Button) -> None:
+        self.clear_group()
 
     def _on_prev_click(self, _b: widgets.Button) -> None:
         self.previous_page()
@@ -93,25 +122,59 @@ class QueuePanel(widgets.VBox):
     def _on_figures_change(self, _change: dict) -> None:
         self._update_tenants()
 
+    @traitlets.observe("group")
+    def _on_group_change(self, _change: dict) -> None:
+        self._unless_quiet(self.first_page)
+
+    @traitlets.observe("selected_id")
+    def _on_selected_id_change(self, change: dict) -> None:
+        self.table.viewed = change["new"]
+
+    @traitlets.observe("selected_ids")
+    def _on_selected_ids_change(self, change: dict) -> None:
+        if list(self.table.ticked) != list(change["new"]):
+            self.table.ticked = list(change["new"])
+            self.table.redraw_ticks()
+        self._counts.value = self._counts_html()
+
     # ---- public ----------------------------------------------------------------------
     @property
     def filters(self) -> dict:
-        """The filters as ``list_exceptions`` arguments."""
+        """The filters, sort and search as ``list_exceptions`` arguments."""
         return {"status": self._status.value, "tenant_id": self._tenant.value or None,
                 "reason_code": self._reason.value or None,
-                "idempotency_key": self._key.value.strip() or None}
+                "assignee": self._assignee.value.strip() or None,
+                "q": self._search.value.strip() or None, "sort": self.table.sort,
+                "group": self.group or None, "idempotency_key": self._key}
 
     def set_filters(self, tenant_id: str | None = None, reason_code: str | None = None,
-                    status: str = "open", idempotency_key: str | None = None) -> None:
+                    status: str = "open", idempotency_key: str | None = None,
+                    assignee: str | None = None, q: str | None = None, sort: str = "age",
+                    group: str | None = None) -> None:
         """Set every filter at once and show the first page."""
         self._quiet = True
         try:
             if tenant_id and tenant_id not in dict(self._tenant.options).values():
                 self._tenant.options = list(self._tenant.options) + [(tenant_id, tenant_id)]
+            if reason_code and reason_code not in REASONS:
+                self._reason.options = list(self._reason.options) + [(reason_code,) * 2]
             self._tenant.value = tenant_id or ALL
             self._reason.value = reason_code or ALL
-            self._status.value = status
-            self._key.value = idempotency_key or ""
+            self._status.value = status if status in dict(STATUSES) else "open"
+            self._assignee.value = assignee or ""
+            self._search.value = q or ""
+            self.table.sort = sort or "age"
+            self.group = group or None
+            self._key = idempotency_key or None
+        finally:
+            self._quiet = False
+        self.first_page()
+
+    def clear_group(self) -> None:
+        """Drop the group and exact-key filters."""
+        self._quiet = True
+        try:
+            self.group, self._key = None, None
         finally:
             self._quiet = False
         self.first_page()
@@ -137,49 +200,52 @@ class QueuePanel(widgets.VBox):
 
     @shows_errors
     def refresh(self) -> None:
-        """Reload the current page, keeping the ticked rows that are still listed."""
+        """Reload the current page, keeping the ticks of rows still listed (a row resolved,
+        filtered out or on another page is no longer ticked: a bulk decision acts on what
+        the operator sees)."""
+        self._draw_filter_line()
+        filters = self.filters
         page = self.wb.list_exceptions(limit=self.page_size, cursor=self._cursors[-1],
-                                       **self.filters)
+                                       **filters)
         self.items, self._next = page["items"], page["next_cursor"]
-        keep = [i for i in self.selected_ids if any(e["exception_id"] == i for e in self.items)]
-        self._quiet = True
-        try:
-            self._list.options = [(row_label(e), e["exception_id"]) for e in self.items]
-            self._list.value = tuple(keep)
-        finally:
-            self._quiet = False
-        self.selected_ids = keep
+        listed = {e["exception_id"] for e in self.items}
+        self.selected_ids = [i for i in self.selected_ids if i in listed]
+        self.table.show(self.items, self._empty_message())
         self._prev.disabled = len(self._cursors) == 1
         self._next_b.disabled = self._next is None
         self._counts.value = self._counts_html()
+        self.query = {k: v for k, v in filters.items() if v is not None}
         self.status.clear()
 
     def select(self, ids: list[str]) -> None:
-        """Tick ``ids``; the row newly ticked (else the first still ticked) is shown."""
-        added = [i for i in ids if i not in self.selected_ids]
-        self.selected_ids = list(ids)
-        if added:
-            self.selected_id = added[-1]
-        elif ids and self.selected_id not in ids:
-            self.selected_id = ids[0]
-        if list(self._list.value) != list(ids):
-            self._quiet = True
-            try:
-                self._list.value = tuple(i for i in ids if i in dict(self._list.options).values())
-            finally:
-                self._quiet = False
+        """Tick exactly ``ids`` (the viewed row unchanged)."""
+        self.selected_ids = [str(i) for i in ids]
 
-    def show_exception(self, exception_id: str) -> None:
-        """Show one exception (ticking only it)."""
-        self.select([str(exception_id)])
+    def show_exception(self, exception_id: str | None) -> None:
+        """View one exception (ticks unchanged)."""
+        self.selected_id = None if exception_id is None else str(exception_id)
 
     # ---- drawing ---------------------------------------------------------------------
+    def _empty_message(self) -> str:
+        status = self._status.value
+        what = "exceptions" if status == "all" else f"{status} exceptions"
+        return f"No {what} match these filters"
+
+    def _draw_filter_line(self) -> None:
+        chips = []
+        if self.group:
+            chips.append(f'<span class="opswb-chip opswb-chip-group">group {esc(self.group)}</span>')
+        if self._key:
+            chips.append(f'<span class="opswb-chip opswb-chip-key">key {esc(self._key)}</span>')
+        self._chips.value = "".join(chips)
+        self._filter_line.layout.display = None if chips else "none"
+
     def _counts_html(self) -> str:
         first = (len(self._cursors) - 1) * self.page_size
         shown = f"rows {first + 1}–{first + len(self.items)}" if self.items else "no rows"
         total = self._known_total()
-        of = f" of {total}" if total is not None else (" (more on next page)" if self._next
-                                                       else "")
+        of = (f" of {total:,}" if total is not None
+              else (" (more on next page)" if self._next else ""))
         ticked = f" · {len(self.selected_ids)} ticked" if self.selected_ids else ""
         return (f'<span class="opswb-muted">{esc(shown)}{esc(of)} · page {len(self._cursors)}'
                 f"{esc(ticked)}</span>")
@@ -187,7 +253,8 @@ class QueuePanel(widgets.VBox):
     def _known_total(self) -> int | None:
         """The total matching the filters when health figures say it exactly."""
         f, h = self.filters, self.figures
-        if f["status"] != "open" or f["idempotency_key"] or not h:
+        if f["status"] != "open" or not h or any(
+                f[k] for k in ("idempotency_key", "q", "assignee", "group")):
             return None
         if f["tenant_id"] and f["reason_code"]:
             return None
@@ -198,27 +265,14 @@ class QueuePanel(widgets.VBox):
         return h.get("exceptions_open")
 
     def _update_tenants(self) -> None:
-        tenants = {t for t in (self.figures.get("open_by_tenant") or {}) if t and t != "(none)"}
-        tenants |= {v for _, v in self._tenant.options if v}
+        known = set(self.figures.get("open_by_tenant") or {})
+        tenants = {t for t in known if t and t != NO_TENANT}
+        tenants |= {v for _, v in self._tenant.options if v and v != NO_TENANT}
         self._quiet = True
         try:
             value = self._tenant.value
-            self._tenant.options = [("All tenants", ALL)] + [(t, t) for t in sorted(tenants)]
+            self._tenant.options = ([("All tenants", ALL)] + [(t, t) for t in sorted(tenants)]
+                                    + [("(none): no tenant", NO_TENANT)])
             self._tenant.value = value
         finally:
             self._quiet = False
-
-
-def row_label(e: dict) -> str:
-    """One queue row as plain text (a Select renders it as text, never as HTML)."""
-    created = e.get("created_at")
-    try:
-        seconds = (datetime.now(UTC) - datetime.fromisoformat(created)).total_seconds()
-    except (TypeError, ValueError):
-        seconds = None
-    tenant = e.get("tenant_id") or "–"
-    key = e.get("idempotency_key") or "–"
-    reason = _SHORT.get(e.get("reason_code") or "", e.get("reason_code") or "")
-    mark = "" if e.get("status") == "open" else f"  [{e.get('status')}]"
-    return (f"#{e['exception_id']:<6} {reason:<12}  {tenant[:12]:<12}  {key[:28]:<28}"
-            f"  {age(seconds):>7}{mark}")

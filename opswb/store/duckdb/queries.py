@@ -21,6 +21,7 @@ from opswb.core.records import (
     out_value,
 )
 from opswb.store.duckdb.connection import fetch_one
+from opswb.store.listing import DEFAULT_LISTING, Listing, listing_sql, tenant_sql
 
 
 def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
@@ -294,22 +295,22 @@ def exception_by_id(con: duckdb.DuckDBPyConnection, exception_id: int) -> dict |
 def list_exceptions(con: duckdb.DuckDBPyConnection, status: str | None = "open",
                     tenant_id: str | None = None, reason_code: str | None = None,
                     source: str | None = None, idempotency_key: str | None = None,
-                    limit: int | None = None, after_raw_id: int | None = None,
-                    group_id: str | None = None,
+                    limit: int | None = None, group_id: str | None = None,
                     assignee: str | None = None,
+                    listing: Listing = DEFAULT_LISTING,
                     pending: bool | None = None) -> list[dict]:
-    """Exceptions matching the filters, oldest first (by opening arrival)."""
-    where, args = _filter_sql(status, tenant_id, reason_code, source, idempotency_key,
-                              group_id)
+    """Exceptions matching the filters, in ``listing``'s order (oldest first by default)."""
+    where, args = _filter_sql(status, None, reason_code, source, idempotency_key, group_id)
+    t_where, t_args = tenant_sql(tenant_id, "?")
+    l_where, l_args, order = listing_sql(listing, "?")
+    where, args = where + t_where + l_where, args + t_args + l_args
     if assignee:
         where.append("assignee = ?")
         args.append(assignee)
     if pending is not None:
         where.append("pending IS NOT NULL" if pending else "pending IS NULL")
-    if after_raw_id is not None:
-        where.append("raw_id > ?")
-        args.append(after_raw_id)
-    sql = _EX_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY raw_id"
+    sql = (_EX_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY " + order)
     if limit is not None:
         sql += " LIMIT ?"
         args.append(limit)

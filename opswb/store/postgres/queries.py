@@ -11,6 +11,7 @@ from typing import Any
 from opswb.core.auditchain import entry_hash, epoch_us
 from opswb.core.fingerprint import fingerprint, loads
 from opswb.core.records import EXCEPTION_FIELDS, KEY_FIELDS, RAW_FIELDS, arrival_results, out_value
+from opswb.store.listing import DEFAULT_LISTING, Listing, listing_sql, tenant_sql
 
 # A bulk-loaded arrival stores its payload once, inside ``text`` (json keeps its text).
 PAYLOAD_OF = ("CASE WHEN {s}payload IS NULL AND {s}valid THEN ({s}text::json -> 'payload')::text"
@@ -198,11 +199,11 @@ def exception_by_id(con: Any, exception_id: int, for_update: bool = False) -> di
 def list_exceptions(con: Any, status: str | None = "open", tenant_id: str | None = None,
                     reason_code: str | None = None, source: str | None = None,
                     idempotency_key: str | None = None, limit: int | None = None,
-                    after_raw_id: int | None = None, group_id: str | None = None,
-                    assignee: str | None = None, pending: bool | None = None) -> list[dict]:
-    where, args = [], []
-    for col, val in (("status", status), ("tenant_id", tenant_id),
-                     ("reason_code", reason_code), ("source", source),
+                    group_id: str | None = None, assignee: str | None = None,
+                    listing: Listing = DEFAULT_LISTING,
+                    pending: bool | None = None) -> list[dict]:
+    where, args = tenant_sql(tenant_id, "%s")
+    for col, val in (("status", status), ("reason_code", reason_code), ("source", source),
                      ("idempotency_key", idempotency_key), ("group_id", group_id),
                      ("assignee", assignee)):
         if val is not None and val != "":
@@ -210,10 +211,11 @@ def list_exceptions(con: Any, status: str | None = "open", tenant_id: str | None
             args.append(val)
     if pending is not None:
         where.append("pending IS NOT NULL" if pending else "pending IS NULL")
-    if after_raw_id is not None:
-        where.append("raw_id > %s")
-        args.append(after_raw_id)
-    sql = _EX_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY raw_id"
+    # Byte order, as DuckDB sorts: the same page boundaries on both backends.
+    l_where, l_args, order = listing_sql(listing, "%s", ' COLLATE "C"')
+    sql = (_EX_SELECT + (" WHERE " + " AND ".join(where + l_where) if where + l_where else "")
+           + " ORDER BY " + order)
+    args += l_args
     if limit is not None:
         sql += " LIMIT %s"
         args.append(limit)

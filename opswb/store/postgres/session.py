@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from opswb.store.base import Session, Summary
+from opswb.store.listing import Listing
 from opswb.store.postgres import classify, decisions, groups, outbox, queries, transfer
 from opswb.store.postgres.identity import PostgresIdentity
 from opswb.store.transfer import TransferBinding
@@ -91,11 +92,13 @@ class PostgresSession(PostgresIdentity, TransferBinding, Session):
                         idempotency_key: str | None = None, limit: int | None = None,
                         after_raw_id: int | None = None,
                         group_id: str | None = None, *,
-                        assignee: str | None = None,
+                        assignee: str | None = None, sort: str = "age",
+                        after_value: str | None = None, q: str | None = None,
                         pending: bool | None = None) -> list[dict]:
+        listing = Listing(sort, after_raw_id, after_value, q)
         return queries.list_exceptions(self.con, status, tenant_id, reason_code, source,
-                                       idempotency_key, limit, after_raw_id, group_id,
-                                       assignee, pending)
+                                       idempotency_key, limit, group_id, assignee, listing,
+                                       pending)
 
     def failure_groups(self, status: str | None, tenant_id: str | None,
                        reason_code: str | None, limit: int,
