@@ -59,7 +59,7 @@ SELECT * FROM l
 # the invalid ones. ``opens``: the arrival opens an exception.
 _CLASSIFY = """
 CREATE TEMP TABLE _all ON COMMIT DROP AS
-WITH types AS (  -- once per (tenant, type) of the chunk, not once per arrival
+WITH types AS MATERIALIZED (  -- once per (tenant, type) of the chunk, not per arrival
     SELECT p.tenant_id, p.event_type,
            EXISTS (SELECT 1 FROM event_types t
                    WHERE t.event_type = p.event_type AND t.tenant_id IN ('', p.tenant_id))
@@ -132,7 +132,7 @@ INSERT INTO raw_events (tenant_id, raw_id, text, text_bytes, idempotency_key, ev
 SELECT s.tenant_id, s.raw_id, s.text, s.text_bytes, s.idempotency_key, s.event_type, s.source,
        s.occurred_at, s.payload, s.fingerprint, s.valid, s.error, o.outcome, o.exception_id,
        coalesce(s.origin, %s), %s
-FROM _stage s JOIN _out o USING (seq) ORDER BY s.seq
+FROM _stage s JOIN _out o USING (seq)
 """
 
 _INSERT_DELIVERIES = """
