@@ -126,10 +126,12 @@ def phase_baseline(url: str, path: Path, chunk: int, indexed: bool = False) -> d
 
 
 def run_child(args: argparse.Namespace) -> None:
+    if args.src:  # another tree's package (``--older``)
+        sys.path.insert(0, args.src)
     from opswb.engine.readers import chunk_rows
 
     t0 = time.perf_counter()
-    if args.phase == "opswb-postgres":
+    if args.phase.startswith("opswb"):
         res = phase_opswb(args.url, Path(args.file))
     else:
         res = phase_baseline(args.url, Path(args.file), chunk_rows(),
@@ -210,7 +212,7 @@ def _statements(admin_url: str, db: str, top: int) -> list[dict]:
 
 
 def run_phase(name: str, admin_url: str, path: Path, cluster: OwnCluster | None,
-              top: int) -> dict:
+              top: int, src: str | None = None) -> dict:
     db = f"{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
     _admin(admin_url, f"CREATE DATABASE {db}")
     url = admin_url.rsplit("/", 1)[0] + "/" + db
@@ -220,7 +222,8 @@ def run_phase(name: str, admin_url: str, path: Path, cluster: OwnCluster | None,
         _admin(admin_url, "CHECKPOINT")
         before = cluster.cpu_seconds() if cluster else None
         out = subprocess.run([sys.executable, __file__, "--phase", name, "--url", url,
-                              "--file", str(path)], check=True, capture_output=True,
+                              "--file", str(path), *(["--src", src] if src else [])],
+                             check=True, capture_output=True,
                              text=True, env={**os.environ, "OPSWB_LOG_LEVEL": "warning"})
         res = json.loads(out.stdout.strip().splitlines()[-1])
         if cluster:
@@ -235,7 +238,8 @@ def run_phase(name: str, admin_url: str, path: Path, cluster: OwnCluster | None,
 
 def run(admin_url: str, n: int, workdir: Path, cluster: OwnCluster | None = None,
         top: int = 0, phases: tuple[str, ...] = ("opswb-postgres", "plain-setwise",
-                                                  "setwise-indexed")) -> dict:
+                                                  "setwise-indexed"),
+        older: str | None = None) -> dict:
     from opswb.testing.synth import write_jsonl
 
     expected: dict = {}
@@ -245,8 +249,9 @@ def run(admin_url: str, n: int, workdir: Path, cluster: OwnCluster | None = None
     if top:
         _admin(admin_url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     out = {}
-    for name in phases:
-        res = out[name] = run_phase(name, admin_url, path, cluster, top)
+    for name in phases + (("opswb-older",) if older else ()):
+        res = out[name] = run_phase(name, admin_url, path, cluster, top,
+                                    older if name == "opswb-older" else None)
         res["events_per_s"] = n / res["seconds"]
         server = f"  server CPU {res['server_cpu']:6.1f} s" if "server_cpu" in res else ""
         print(f"{name:16} {res['seconds']:7.1f} s  {res['events_per_s']:9,.0f} events/s"
@@ -261,11 +266,17 @@ def run(admin_url: str, n: int, workdir: Path, cluster: OwnCluster | None = None
             raise SystemExit(f"opswb-postgres: summary {summary} differs from the planted"
                              f" {expected}")
         print("opswb-postgres: summary matches the planted events")
-        for base in [p for p in phases if p != "opswb-postgres"]:
+        for base in [p for p in out if p != "opswb-postgres"]:
             ratio = out["opswb-postgres"]["events_per_s"] / out[base]["events_per_s"]
             out[f"ratio_{base}"] = ratio
             label = {"plain-setwise": "plain set-wise"}.get(base, base)
-            print(f"opswb / {label}: {ratio:.2f}x  (figures from one run on this machine)")
+            cpu = ""
+            if "server_cpu" in out[base]:
+                mine, theirs = (out[p]["client_cpu"] + out[p]["server_cpu"]
+                                for p in ("opswb-postgres", base))
+                out[f"cpu_ratio_{base}"] = theirs / mine
+                cpu = f", by CPU seconds (client + server) {theirs / mine:.2f}x"
+            print(f"opswb / {label}: {ratio:.2f}x by rate{cpu}  (one run on this machine)")
     return out
 
 
@@ -277,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--statements", type=int, default=0, metavar="TOP",
                     help="print each phase's TOP statements by server time")
     ap.add_argument("--only", action="append", help="run only these phases")
+    ap.add_argument("--older", metavar="DIR", help="also run the opswb phase with the"
+                    " package under DIR (e.g. an older commit's `git archive REV opswb`)")
     ap.add_argument("--workdir")
+    ap.add_argument("--src", help=argparse.SUPPRESS)
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
@@ -290,11 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as d:
         workdir = Path(args.workdir or d)
         if args.db:
-            run(args.db, args.n, workdir, None, args.statements, phases)
+            run(args.db, args.n, workdir, None, args.statements, phases, args.older)
         else:
             cluster = OwnCluster()
             with cluster as admin_url:
-                run(admin_url, args.n, workdir, cluster, args.statements, phases)
+                run(admin_url, args.n, workdir, cluster, args.statements, phases,
+                    args.older)
     return 0
 
 
