@@ -86,21 +86,16 @@ def _has_nul(table: Any) -> bool:
 
 
 def _csv(table: Any) -> bytes:
+    import pyarrow as pa
     import pyarrow.compute as pc
     from pyarrow import csv
 
     out = table.select(list(COLUMNS))
     i = out.schema.get_field_index("tenant_id")  # an invalid arrival's is '' (sql/0001)
     out = out.set_column(i, "tenant_id", pc.fill_null(out.column(i), ""))
-    sink = _pa_buffer()
+    sink = pa.BufferOutputStream()
     csv.write_csv(out, sink, csv.WriteOptions(include_header=False, batch_size=16_384))
     return sink.getvalue().to_pybytes()
-
-
-def _pa_buffer() -> Any:
-    import pyarrow as pa
-
-    return pa.BufferOutputStream()
 
 
 def copy_stage(con: Any, prepared: Prepared, origins: list[str] | None) -> None:
