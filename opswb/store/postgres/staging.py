@@ -40,7 +40,7 @@ class Prepared:
     holds a NUL, its CSV."""
 
     table: Any
-    csv: bytes | None
+    csv: Any  # a pyarrow Buffer (sent without a copy), or None
 
     @property
     def num_rows(self) -> int:
@@ -85,7 +85,7 @@ def _has_nul(table: Any) -> bool:
                for f in table.schema if f.type == pa.string())
 
 
-def _csv(table: Any) -> bytes:
+def _csv(table: Any) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
     from pyarrow import csv
@@ -95,7 +95,7 @@ def _csv(table: Any) -> bytes:
     out = out.set_column(i, "tenant_id", pc.fill_null(out.column(i), ""))
     sink = pa.BufferOutputStream()
     csv.write_csv(out, sink, csv.WriteOptions(include_header=False, batch_size=16_384))
-    return sink.getvalue().to_pybytes()
+    return sink.getvalue()
 
 
 def copy_stage(con: Any, prepared: Prepared, origins: list[str] | None) -> None:
@@ -105,7 +105,7 @@ def copy_stage(con: Any, prepared: Prepared, origins: list[str] | None) -> None:
     with con.cursor() as cur:
         if prepared.csv is not None and origins is None:
             with cur.copy(f"COPY _stage ({', '.join(COLUMNS)}) FROM STDIN (FORMAT csv)") as cp:
-                cp.write(prepared.csv)
+                cp.write(memoryview(prepared.csv))
             return
         cols = (*COLUMNS, "text_bytes", "origin")
         with cur.copy(f"COPY _stage ({', '.join(cols)}) FROM STDIN") as cp:
