@@ -166,7 +166,7 @@ def ingest_chunks(store: Store, chunks: Iterable[Chunk],
                   on_progress: Progress | None = None) -> dict:
     """Store chunks that have no ledger identity (DataFrames, iterables)."""
     total, cache = empty_summary(), store.ingest_cache()
-    with Prefetch(chunks) as parsed:
+    with Prefetch(_prepared(chunks, store.prepare_chunk)) as parsed:
         for chunk in parsed:
             if chunk.count:
                 add_summaries(total, _store(store, chunk.rows, None, cache))
@@ -187,7 +187,7 @@ def ingest_file(store: Store, path: str | Path, on_progress: Progress | None = N
         raise InvalidRequest(f"no such file: {path}")
     kind = file_kind(path)
     total = empty_summary()
-    chunks, start = _file_chunks(path, kind, 0), 0  # ``start``: where ``chunks`` begin
+    chunks, start = _file_chunks(store, path, kind, 0), 0  # ``start``: where ``chunks`` begin
     try:
         origin = file_hash(path)
         with store.read() as db:
@@ -199,7 +199,7 @@ def ingest_file(store: Store, path: str | Path, on_progress: Progress | None = N
         while True:
             if start != offset:
                 chunks.close()
-                chunks, start = _file_chunks(path, kind, offset), offset
+                chunks, start = _file_chunks(store, path, kind, offset), offset
             restart = None
             for chunk in chunks:
                 with store.write_chunk() as db:
@@ -228,14 +228,28 @@ def ingest_file(store: Store, path: str | Path, on_progress: Progress | None = N
         chunks.close()
 
 
-def _file_chunks(path: Path, kind: str, offset: int) -> Prefetch:
-    """Chunks of a file, read on a thread while the previous chunk is stored. JSON Lines
-    are staged in bulk by DuckDB (bulkjsonl.py); the other kinds row by row."""
+def _prepared(chunks: Iterable[Chunk], prepare: Callable[[Any], Any]) -> Iterator[Chunk]:
+    """``chunks`` with the store's ``prepare_chunk`` applied (on the parse thread)."""
+    it = iter(chunks)
+    try:
+        for chunk in it:
+            chunk.rows = prepare(chunk.rows) if chunk.count else chunk.rows
+            yield chunk
+    finally:
+        close = getattr(it, "close", None)
+        if close:
+            close()
+
+
+def _file_chunks(store: Store, path: Path, kind: str, offset: int) -> Prefetch:
+    """Chunks of a file, read (and prepared for ``store``) on a thread while the previous
+    chunk is stored. JSON Lines are staged in bulk by DuckDB (bulkjsonl.py); the other
+    kinds row by row."""
     if kind == "jsonl":
         from opswb.engine.jsonl_bulk import read_jsonl_bulk
 
-        return Prefetch(read_jsonl_bulk(path, offset))
-    return Prefetch(READERS[kind](path, offset))
+        return Prefetch(_prepared(read_jsonl_bulk(path, offset), store.prepare_chunk))
+    return Prefetch(_prepared(READERS[kind](path, offset), store.prepare_chunk))
 
 
 def ingest_batch(store: Store, rows: list[tuple], batch_id: str | None,

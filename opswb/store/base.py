@@ -285,6 +285,12 @@ class Store(ABC):
         """What the chunks of one ingest share (passed to ``store_arrivals``)."""
         return None
 
+    def prepare_chunk(self, rows: Any) -> Any:
+        """``rows`` of a bulk chunk with what the backend can do ahead of its transaction
+        (run on the ingest's parse thread while the previous chunk is stored); what it
+        returns is what ``store_arrivals`` is given. By default ``rows`` unchanged."""
+        return rows
+
     def close(self) -> None:
         """Let go of whatever the store holds open; idempotent."""
 

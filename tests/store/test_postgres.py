@@ -428,3 +428,54 @@ def test_failure_groups_have_the_same_ids_on_both_stores(pg_url, tmp_path):
         after = con.execute("SELECT exception_id, signature, group_id FROM exceptions"
                             " ORDER BY 1").fetchall()
     assert len(backfill) == 2 and after == before
+
+
+def test_a_new_key_stored_by_another_writer_meanwhile_is_classified_again(pg_url):
+    """A chunk's new key is written once, at the end of its classification; when another
+    transaction stores the same key first, the chunk waits for its commit, then is
+    classified again from its savepoint and sees the key stored: one key record, the
+    second payload an IDEMPOTENCY_CONFLICT, nothing stored twice."""
+    import threading
+    import time
+
+    from opswb.core.envelope import stage_row
+    from tests.helpers import ev
+
+    opswb.connect(pg_url).init()
+    store = PostgresStore(pg_url)
+    stored, go = threading.Event(), threading.Event()
+
+    def first_writer():
+        with store.write_chunk() as db:
+            db.store_arrivals([stage_row(json.dumps(ev("K", {"a": 1})))], "first")
+            stored.set()
+            go.wait(60)
+
+    holder = threading.Thread(target=first_writer)
+    holder.start()
+    assert stored.wait(60)
+    second: dict = {}
+    racer = threading.Thread(target=lambda: second.update(
+        opswb.connect(pg_url).ingest([ev("K", {"a": 2}), ev("L", {"a": 3})])))
+    racer.start()
+    with psycopg.connect(pg_url, autocommit=True) as watch:
+        for _ in range(600):  # until the second writer waits on the first one's key
+            if watch.execute("SELECT count(*) FROM pg_stat_activity"
+                             " WHERE wait_event_type = 'Lock'").fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the second writer never waited for the key")
+    go.set()
+    holder.join(60)
+    racer.join(60)
+    assert {k: second[k] for k in ("received", "processed", "exceptions_opened")} == \
+        {"received": 2, "processed": 1, "exceptions_opened": 1}
+    wb = opswb.connect(pg_url)
+    assert wb.health()["idempotency"] == {"processed": 1, "quarantined": 1, "ignored": 0}
+    [item] = wb.list_exceptions()["items"]
+    assert item["reason_code"] == "IDEMPOTENCY_CONFLICT"
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT arrival_count FROM idempotency_keys WHERE"
+                           " idempotency_key = 'K'").fetchall() == [(2,)]
+    store.close()

@@ -4,14 +4,16 @@ SPEC §5's table as SQL, as on DuckDB (``store/duckdb/classify.py``): the chunk 
 COPYed into a temp table, classified in arrival order with window functions against the
 key records, and raws, exceptions, deliveries and key records are written in a handful of
 statements. What differs is concurrency: several processes may store the same keys at
-once. Before it reads any key record a chunk takes a row lock on each of its keys, in
-(tenant_id, idempotency_key) order, with one ``INSERT … ON CONFLICT DO UPDATE`` (a new key
-gets a placeholder row, state ``new``, that the same transaction fills in): a second
-writer of those keys waits, then reads what the first committed. So one key record per
-key (the primary key) and one open exception per key (a partial unique index) hold
-whatever the writers' interleaving; a deadlock or serialization failure (another order,
-e.g. a decision holding a key) retries the chunk from a savepoint, a bounded number of
-times.
+once. Before it reads any key record a chunk locks the stored records of its keys
+(``SELECT … FOR UPDATE``, in (tenant_id, idempotency_key) order): a second writer of those
+keys waits, then reads what the first committed. Its new keys are written once, with
+their final values, by one ``INSERT … ON CONFLICT DO NOTHING`` in key order before any raw
+is written; a key another writer stored meanwhile (that insert waits for its commit) is
+missing from what was inserted, and the chunk is classified again from a savepoint, now
+seeing that key stored. So one key record per key (the primary key) and one open
+exception per key (a partial unique index) hold whatever the writers' interleaving; a
+deadlock or serialization failure (another order, e.g. a decision holding a key) also
+retries the chunk, a bounded number of times. Staging and COPY: ``staging``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from opswb.core.fingerprint import fingerprint, loads
-from opswb.core.staging import stage_table
 from opswb.store.duckdb.classify import _details as exception_details
 from opswb.store.postgres.errors import busy_error
 from opswb.store.postgres.groups import group_id, signature
@@ -30,49 +30,47 @@ from opswb.store.postgres.queries import (
     feed_lock,
     stored_events,
 )
-from opswb.store.postgres.text import storable
+from opswb.store.postgres.staging import Prepared, copy_stage, prepare
 
 RETRIES = 5
-_STAGE_COLUMNS = ("seq", "raw_id", "tenant_id", "idempotency_key", "event_type", "source",
-                  "occurred_at", "payload", "text", "valid", "error", "fingerprint",
-                  "text_bytes", "origin")
 
-_CREATE_STAGE = """
-CREATE TEMP TABLE _stage (seq bigint, raw_id bigint, tenant_id text, idempotency_key text,
-    event_type text, source text, occurred_at text, payload text, text text, valid boolean,
-    error text, fingerprint text, text_bytes bytea, origin text) ON COMMIT DROP
-"""
 
-# One row lock per key of the chunk, in key order; a new key gets a placeholder record.
-_LOCK_KEYS = """
-INSERT INTO idempotency_keys AS k (tenant_id, idempotency_key, state, first_raw_id,
-                                   last_raw_id, arrival_count, delivery_count)
-SELECT DISTINCT tenant_id, idempotency_key, 'new', 0, 0, 0, 0 FROM _stage WHERE valid
-ORDER BY 1, 2
-ON CONFLICT (tenant_id, idempotency_key) DO UPDATE SET state = k.state
-"""
+class _KeyRace(Exception):
+    """Another writer stored one of the chunk's new keys first: classify again."""
 
+
+# The stored records of the chunk's keys, each locked (in key order) until the commit.
 _KEY_HITS = """
 CREATE TEMP TABLE _khit ON COMMIT DROP AS
-SELECT k.tenant_id, k.idempotency_key, nullif(k.state, 'new') AS state,
-       k.adjudicated_fingerprints, k.open_exception_id, k.canonical_raw_id, k.override_patch,
-       k.first_exception_raw_id, k.first_raw_id
-FROM idempotency_keys k
-JOIN (SELECT DISTINCT tenant_id, idempotency_key FROM _stage WHERE valid) s
-  USING (tenant_id, idempotency_key)
+WITH l AS (
+    SELECT k.tenant_id, k.idempotency_key, k.state, k.adjudicated_fingerprints,
+           k.open_exception_id, k.canonical_raw_id, k.override_patch,
+           k.first_exception_raw_id, k.first_raw_id
+    FROM idempotency_keys k
+    WHERE (k.tenant_id, k.idempotency_key) IN (
+        SELECT tenant_id, idempotency_key FROM _stage WHERE valid)
+    ORDER BY k.tenant_id, k.idempotency_key
+    FOR UPDATE OF k
+)
+SELECT * FROM l
 """
 
 # Every valid arrival joined with its key record and classified in arrival order; then
 # the invalid ones. ``opens``: the arrival opens an exception.
 _CLASSIFY = """
 CREATE TEMP TABLE _all ON COMMIT DROP AS
-WITH s AS (
+WITH types AS MATERIALIZED (  -- once per (tenant, type) of the chunk, not per arrival
+    SELECT p.tenant_id, p.event_type,
+           EXISTS (SELECT 1 FROM event_types t
+                   WHERE t.event_type = p.event_type AND t.tenant_id IN ('', p.tenant_id))
+             AS allowed
+    FROM (SELECT DISTINCT tenant_id, event_type FROM _stage WHERE valid) p
+), s AS (
     SELECT st.seq, st.raw_id, st.tenant_id, st.idempotency_key, st.fingerprint,
            k.state AS kstate, k.adjudicated_fingerprints AS adj, k.open_exception_id AS kopen,
-           EXISTS (SELECT 1 FROM event_types t
-                   WHERE t.event_type = st.event_type AND t.tenant_id IN ('', st.tenant_id))
-             AS allowed
-    FROM _stage st JOIN _khit k USING (tenant_id, idempotency_key)
+           ty.allowed
+    FROM _stage st JOIN types ty USING (tenant_id, event_type)
+    LEFT JOIN _khit k USING (tenant_id, idempotency_key)
     WHERE st.valid
 ), r AS (
     SELECT *, row_number() OVER w AS rn,
@@ -133,8 +131,8 @@ INSERT INTO raw_events (tenant_id, raw_id, text, text_bytes, idempotency_key, ev
                         origin, replay_of)
 SELECT s.tenant_id, s.raw_id, s.text, s.text_bytes, s.idempotency_key, s.event_type, s.source,
        s.occurred_at, s.payload, s.fingerprint, s.valid, s.error, o.outcome, o.exception_id,
-       s.origin, %s
-FROM _stage s JOIN _out o USING (seq) ORDER BY s.seq
+       coalesce(s.origin, %s), %s
+FROM _stage s JOIN _out o USING (seq)
 """
 
 _INSERT_DELIVERIES = """
@@ -166,33 +164,49 @@ WHERE o.opens ORDER BY o.seq
 """
 
 _FIRST_IN_CHUNK = f"""
-SELECT seq, event_type, {PAYLOAD_OF.format(s="")} FROM _stage WHERE seq = ANY(%s)
+SELECT seq, event_type, {PAYLOAD_OF.format(s="")}
+FROM _stage JOIN unnest(%s::bigint[]) AS f (seq) USING (seq)
 """
 
-# Every key the chunk touched: its placeholder filled in, or its stored record moved on.
-_UPDATE_KEYS = """
-WITH a AS (
-    SELECT tenant_id, idempotency_key, bool_or(kstate IS NULL) AS new, count(*) AS n,
-           min(raw_id) AS min_raw, max(raw_id) AS max_raw,
+# Per key the chunk touched: what its arrivals did (``{which}``: new keys or stored ones).
+_KEY_FIGURES = """
+    SELECT tenant_id, idempotency_key, count(*) AS n, min(raw_id) AS min_raw,
+           max(raw_id) AS max_raw,
            max(CASE WHEN kind = 'processed' THEN raw_id END) AS processed_raw,
            max(CASE WHEN kind = 'processed' THEN fingerprint END) AS processed_fp,
            max(CASE WHEN kind IN ('unknown', 'conflict') THEN exception_id END) AS opened_ex,
            max(CASE WHEN kind IN ('unknown', 'conflict') THEN raw_id END) AS opened_raw
-    FROM _out WHERE valid GROUP BY tenant_id, idempotency_key
-)
+    FROM _out WHERE valid AND kstate IS {which} NULL GROUP BY tenant_id, idempotency_key
+"""
+
+# The chunk's new keys, each written once, in key order. A key another writer stored
+# meanwhile is skipped (and waited for while that writer's transaction is open): fewer
+# rows than new keys means the chunk is classified again (``_KeyRace``).
+_INSERT_KEYS = f"""
+INSERT INTO idempotency_keys (tenant_id, idempotency_key, state, first_raw_id, last_raw_id,
+    canonical_raw_id, canonical_fingerprint, arrival_count, delivery_count,
+    adjudicated_fingerprints, open_exception_id, first_exception_raw_id)
+SELECT tenant_id, idempotency_key,
+       CASE WHEN opened_ex IS NOT NULL THEN 'quarantined' ELSE 'processed' END, min_raw,
+       max_raw, processed_raw, processed_fp, n,
+       CASE WHEN processed_raw IS NULL THEN 0 ELSE 1 END,
+       CASE WHEN processed_fp IS NULL THEN '{{}}'::text[] ELSE ARRAY[processed_fp] END,
+       opened_ex, opened_raw
+FROM ({_KEY_FIGURES.format(which="")}) a ORDER BY tenant_id, idempotency_key
+ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+"""
+
+_NEW_KEYS = "SELECT count(DISTINCT (tenant_id, idempotency_key)) FROM _out" \
+    " WHERE valid AND kstate IS NULL"
+
+# The chunk's stored keys (locked in ``_KEY_HITS``), moved on.
+_UPDATE_KEYS = f"""
+WITH a AS ({_KEY_FIGURES.format(which="NOT")})
 UPDATE idempotency_keys AS k SET
-    state = CASE WHEN a.opened_ex IS NOT NULL THEN 'quarantined'
-                 WHEN a.new THEN 'processed' ELSE k.state END,
-    first_raw_id = CASE WHEN a.new THEN a.min_raw ELSE k.first_raw_id END,
+    state = CASE WHEN a.opened_ex IS NOT NULL THEN 'quarantined' ELSE k.state END,
     last_raw_id = greatest(k.last_raw_id, a.max_raw),
-    canonical_raw_id = CASE WHEN a.new THEN a.processed_raw ELSE k.canonical_raw_id END,
-    canonical_fingerprint = CASE WHEN a.new THEN a.processed_fp
-                                 ELSE k.canonical_fingerprint END,
     arrival_count = k.arrival_count + a.n,
     delivery_count = k.delivery_count + CASE WHEN a.processed_raw IS NULL THEN 0 ELSE 1 END,
-    adjudicated_fingerprints = CASE
-        WHEN NOT a.new THEN k.adjudicated_fingerprints
-        WHEN a.processed_fp IS NULL THEN '{}'::text[] ELSE ARRAY[a.processed_fp] END,
     open_exception_id = coalesce(a.opened_ex, k.open_exception_id),
     first_exception_raw_id = coalesce(k.first_exception_raw_id, a.opened_raw)
 FROM a WHERE k.tenant_id = a.tenant_id AND k.idempotency_key = a.idempotency_key
@@ -213,75 +227,46 @@ _EMPTY = {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0
 def store_chunk(con: Any, rows: Any, origin: str | list[str] | None,
                 replay_of: int | None = None,
                 with_outcomes: bool = False) -> tuple[dict, list[dict]]:
-    """Store and classify ``rows`` (staged tuples or their table) in the caller's
-    transaction; retried from a savepoint when the database reports a deadlock or a
-    serialization failure. Returns the §10 counts and, when asked, §9 results."""
-    table = rows if hasattr(rows, "num_rows") else stage_table(rows)
-    if table.num_rows == 0:
+    """Store and classify ``rows`` (staged tuples, their table, or ``staging.prepare``'s
+    result) in the caller's transaction; retried from a savepoint when the database
+    reports a deadlock or a serialization failure, or another writer stored one of the
+    chunk's new keys first. Returns the §10 counts and, when asked, §9 results."""
+    prepared = prepare(rows)
+    if prepared.num_rows == 0:
         return dict(_EMPTY), []
-    staged = _staged_rows(table)
-    origins = origin if isinstance(origin, list) else [origin] * len(staged)
-    for row, o in zip(staged, origins):  # the chunk's, or one per arrival (group commit)
-        row.append(o)
+    origins = origin if isinstance(origin, list) else None  # one per arrival: group commit
+    chunk_origin = None if origins else origin
     for attempt in range(RETRIES):
         try:
             with con.transaction():  # a savepoint inside the caller's transaction
-                return _store(con, staged, replay_of, with_outcomes)
+                return _store(con, prepared, origins, chunk_origin, replay_of, with_outcomes)
         except Exception as e:
-            if not busy_error(e) or attempt == RETRIES - 1:
+            if not (isinstance(e, _KeyRace) or busy_error(e)) or attempt == RETRIES - 1:
                 raise
             time.sleep(0.01 * 2 ** attempt)
     raise AssertionError("unreachable")
 
 
-def _staged_rows(table: Any) -> list[list]:
-    """The chunk's rows as the stage's columns (without raw ids), each valid one with its
-    SPEC §4 fingerprint (computed here when the reader did not)."""
-    cols = table.to_pydict()
-    out = []
-    for i in range(table.num_rows):
-        valid = cols["valid"][i]
-        fp = cols["fingerprint"][i]
-        if valid and fp is None:
-            payload = cols["payload"][i]
-            obj = loads(payload) if payload is not None else loads(cols["text"][i])["payload"]
-            fp = fingerprint(cols["event_type"][i], obj)
-        text = cols["text"][i]
-        stored = storable(text)
-        out.append([cols["seq"][i], None, storable(cols["tenant_id"][i]) or "",
-                    *(storable(cols[c][i]) for c in ("idempotency_key", "event_type",
-                                                      "source", "occurred_at", "payload")),
-                    stored, valid, storable(cols["error"][i]), fp,
-                    None if stored == text else text.encode("utf-8", "surrogatepass")])
-    return out
-
-
-
-
-def _store(con: Any, staged: list[list], replay_of: int | None,
-           with_outcomes: bool) -> tuple[dict, list[dict]]:
-    ids = [r[0] for r in con.execute("SELECT nextval('raw_id_seq') FROM generate_series(1, %s)",
-                                     [len(staged)]).fetchall()]
-    con.execute(_CREATE_STAGE)
-    with con.cursor() as cur, cur.copy(
-            f"COPY _stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN") as copy:
-        for row, raw_id in zip(staged, ids):
-            row[1] = raw_id
-            copy.write_row(row)
+def _store(con: Any, prepared: Prepared, origins: list[str] | None, origin: str | None,
+           replay_of: int | None, with_outcomes: bool) -> tuple[dict, list[dict]]:
+    copy_stage(con, prepared, origins)
     con.execute("ANALYZE _stage (seq, tenant_id, idempotency_key, valid)")
     feed_lock(con)  # before the key locks (queries.feed_lock says why)
-    con.execute(_LOCK_KEYS)
     for sql in (_KEY_HITS, _CLASSIFY, _OPEN_IDS, _ASSIGN):
         con.execute(sql)
-    con.execute(_INSERT_RAWS, [replay_of])
+    con.execute("ANALYZE _out (seq, valid, kind, opens, kstate)")
+    new_keys = con.execute(_NEW_KEYS).fetchone()[0]
+    if new_keys and con.execute(_INSERT_KEYS).rowcount != new_keys:
+        raise _KeyRace()
+    con.execute(_UPDATE_KEYS)
+    con.execute(_INSERT_RAWS, [origin, replay_of])
     con.execute(_INSERT_DELIVERIES)
     _insert_exceptions(con)
-    con.execute(_UPDATE_KEYS)
     outcomes = arrival_results(con.execute(_PER_ARRIVAL).fetchall()) if with_outcomes else []
     counts = dict(con.execute("SELECT outcome, count(*) FROM _out GROUP BY outcome").fetchall())
     for t in _TEMPS:
         con.execute(f"DROP TABLE {t}")
-    summary = {"received": len(staged)}
+    summary = {"received": prepared.num_rows}
     for bucket in ("processed", "duplicates", "exceptions_opened", "attached"):
         summary[bucket] = int(counts.get(bucket, 0))
     return summary, outcomes

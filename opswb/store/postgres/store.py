@@ -32,6 +32,9 @@ from opswb.store.seed import seed_rows
 
 _MIGRATION_LOCK = 0x6F707377_62000001  # pg_advisory_lock key: "opswb" schema migration
 _migrated: set[str] = set()
+# A bulk chunk's memory on the server (a 122,880-arrival chunk stages ~90 MB).
+BULK_TEMP_BUFFERS = "256MB"
+BULK_WORK_MEM = "64MB"
 _migrate_guard = threading.Lock()
 
 
@@ -100,6 +103,9 @@ class PostgresStore(Store):
         con.adapters.register_dumper(str, nul_safe_str_dumper())
         con.execute("SELECT set_config('lock_timeout', %s, false)",
                     [f"{int(self.busy_timeout * 1000)}ms"])
+        if not self.held:  # a short-lived connection may store a bulk chunk: its temp
+            # tables stay in memory (settable only before the session's first temp table)
+            con.execute(f"SET temp_buffers = '{BULK_TEMP_BUFFERS}'")
         con.commit()
 
     def _migrate(self) -> None:
@@ -154,6 +160,20 @@ class PostgresStore(Store):
             if busy_error(e):
                 raise StoreBusy(f"store busy, try again: {e}".strip()) from e
             raise StoreError(f"store {_redacted(self.target)}: {e}".strip()) from e
+
+    @contextmanager
+    def write_chunk(self) -> Iterator[PostgresSession]:
+        """A bulk chunk's transaction: its sorts and hashes in memory (``work_mem`` for
+        this transaction only)."""
+        with self._transaction(read_only=False) as db:
+            db.con.execute(f"SET LOCAL work_mem = '{BULK_WORK_MEM}'")
+            yield db
+
+    def prepare_chunk(self, rows: Any) -> Any:
+        """Fingerprints and the COPY data of a chunk, off the store's critical path."""
+        from opswb.store.postgres.staging import prepare
+
+        return prepare(rows)
 
     def read(self):
         return self._transaction(read_only=True)
