@@ -12,15 +12,17 @@ from typing import Any
 import duckdb
 
 from opswb.store.base import Session, Summary
-from opswb.store.duckdb import classify, decisions, groups, outbox, queries
+from opswb.store.duckdb import classify, decisions, groups, outbox, queries, setwise
 from opswb.store.duckdb.identity import DuckDBIdentity
+from opswb.store.setwise import SetwiseBinding
 
 
-class DuckDBSession(DuckDBIdentity, Session):
+class DuckDBSession(DuckDBIdentity, SetwiseBinding, Session):
     """The statements of one snapshot or transaction on ``con``."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+        self.setwise = setwise
 
     # ---- storing arrivals -------------------------------------------------------------
     def store_arrivals(self, rows: Any, origin: str | list[str] | None, *,

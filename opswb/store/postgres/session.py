@@ -13,15 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 from opswb.store.base import Session, Summary
-from opswb.store.postgres import classify, decisions, groups, outbox, queries
+from opswb.store.postgres import classify, decisions, groups, outbox, queries, setwise
 from opswb.store.postgres.identity import PostgresIdentity
+from opswb.store.setwise import SetwiseBinding
 
 
-class PostgresSession(PostgresIdentity, Session):
+class PostgresSession(PostgresIdentity, SetwiseBinding, Session):
     """The statements of one snapshot or transaction on ``con``."""
 
     def __init__(self, con: Any, for_update: bool = False) -> None:
         self.con = con
+        self.setwise = setwise
         self.for_update = for_update
 
     # ---- storing arrivals -------------------------------------------------------------
