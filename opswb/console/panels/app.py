@@ -13,6 +13,7 @@ from opswb.console.panels.audit import AuditPanel
 from opswb.console.panels.bulk import BulkPanel
 from opswb.console.panels.detail import DetailPanel
 from opswb.console.panels.diff import DiffPanel
+from opswb.console.panels.groups import GroupsPanel
 from opswb.console.panels.health import HealthBar
 from opswb.console.panels.queue import QueuePanel
 from opswb.console.panels.resolve import ResolvePanel, default_actor
@@ -65,6 +66,7 @@ class Console(widgets.VBox):
         self.diff = DiffPanel(wb)
         self.resolve = ResolvePanel(wb)
         self.audit = AuditPanel(wb)
+        self.groups = GroupsPanel(wb)
         # Panels talk only through traits: the queue's choice drives the detail, whose
         # loaded dict feeds the diff and the resolve form; decisions trigger refreshes.
         traitlets.dlink((self.health, "figures"), (self.queue, "figures"))
@@ -74,6 +76,8 @@ class Console(widgets.VBox):
         traitlets.dlink((self.detail, "detail"), (self.resolve, "detail"))
         self.resolve.observe(self._on_resolve_result, names="result")
         self.bulk.observe(self._on_bulk_result, names="result")
+        self.groups.observe(self._on_groups_result, names="result")
+        self.groups.refresh()
         audit = widgets.Accordion(children=[self.audit], titles=("Audit: recent decisions",),
                                   selected_index=None)
         left = widgets.VBox([self.queue, self.bulk], layout=widgets.Layout(width="40%"))
@@ -85,12 +89,14 @@ class Console(widgets.VBox):
             self.bulk.set_form(actor=self.who["name"])
         if self.who["role"] == "viewer":  # reads only: no decision forms
             self.resolve.layout.display = self.bulk.layout.display = "none"
+            self.groups.decision_form(False)
         signed = (f"<span class='opswb-muted opswb-who'>working as "
                   f"{html.escape(self.who['name'] or '?')} ({html.escape(self.who['role'])})"
                   "</span>")
         super().__init__([
             widgets.HTML(CSS + "<h2>opswb · Ops Console</h2>" + signed), self.health,
-            widgets.HBox([left, right], layout=widgets.Layout(width="100%")), audit])
+            self.groups, widgets.HBox([left, right], layout=widgets.Layout(width="100%")),
+            audit])
         self.add_class("opswb-console")
 
     def _on_resolve_result(self, _change: dict) -> None:
@@ -99,9 +105,14 @@ class Console(widgets.VBox):
     def _on_bulk_result(self, _change: dict) -> None:
         self.after_decision()
 
+    def _on_groups_result(self, _change: dict) -> None:
+        self.after_decision()
+
     def after_decision(self) -> None:
-        """Show the effect of a decision: health, queue, the open detail, the audit."""
+        """Show the effect of a decision: health, groups, queue, the open detail, the
+        audit."""
         self.health.refresh()
+        self.groups.refresh()
         self.queue.refresh()
         self.detail.reload()
         self.audit.refresh()
