@@ -103,3 +103,80 @@ def test_a_group_decision_refreshes_the_console(wb):
     console.groups.run()
     assert console.health.exceptions_open == 2
     assert len(console.queue.items) == 2
+
+
+# ---- panels that fit the reason ----------------------------------------------------------
+
+def _by_key(wb) -> dict:
+    return {e["idempotency_key"]: e["exception_id"]
+            for e in wb.list_exceptions(limit=None)["items"]}
+
+
+def test_an_unknown_type_shows_its_reach_not_a_diff(wb):
+    console = build_console(_store(wb))
+    console.queue.selected_id = _by_key(wb)["u1"]
+    reason = console.detail._reason.value
+    assert '<b class="opswb-unknown-type">invoice.paid</b>' in reason
+    assert "<b>5</b> open key(s) across <b>2</b> tenant(s)" in reason
+    assert "(acme, globex)" in reason
+    assert console.diff.layout.display == "none"
+    assert console.detail._allow.layout.display == ""
+    console.detail.ask_allow()  # "Allow this type and replay its group…"
+    assert console.groups.group_id == console.detail.detail["group_id"]
+    assert console.groups._action.value == ALLOW
+    console.queue.selected_id = _by_key(wb)["c1"]  # a conflict: the diff is back
+    assert console.diff.layout.display == "" and console.detail._reason.value == ""
+    assert console.detail._allow.layout.display == "none"
+
+
+def test_an_invalid_arrival_shows_its_rule_and_raw_text(db_path):
+    import opswb
+    from opswb.console.panels import DetailPanel
+
+    wb = opswb.connect(db_path)
+    wb.ingest_batch([f"[{XSS}]", {"tenant_id": "acme", "idempotency_key": "m1"}])
+    panel = DetailPanel(wb)
+    ids = [e["exception_id"] for e in wb.list_exceptions()["items"]]
+    panel.show(ids[0])
+    reason = panel._reason.value
+    assert '<b class="opswb-invalid-rule">not_an_object</b>' in reason
+    assert XSS not in reason and "&lt;img src=x onerror=window.__pwned=1&gt;" in reason
+    panel.show(ids[1])
+    assert '<b class="opswb-invalid-rule">missing_field</b>' in panel._reason.value
+    assert "&quot;idempotency_key&quot;:&quot;m1&quot;" in panel._reason.value
+    assert panel._allow.layout.display == "none"
+
+
+def test_times_in_the_operators_zone_and_readable_fields(db_path, monkeypatch):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import opswb
+    from opswb.console.panels import DetailPanel
+
+    monkeypatch.setenv("OPSWB_TZ", "Asia/Tokyo")
+    wb = opswb.connect(db_path)
+    _store(wb)
+    panel = DetailPanel(wb)
+    panel.show(_by_key(wb)["c1"])
+    d = panel.detail
+    tokyo = datetime.fromisoformat(d["created_at"]).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert f"opened {tokyo:%Y-%m-%d %H:%M:%S}" in panel._header.value
+    assert "times in Asia/Tokyo" in panel._header.value
+    assert "<td>changed paths</td><td>/payload/total</td>" in panel._header.value
+    record = panel._record.value
+    assert "<td>state</td><td>quarantined</td>" in record
+    assert "<td>arrival count</td><td>3</td>" in record and "{" not in record
+    arrival = d["arrivals"][0]["received_at"]
+    assert (f"{datetime.fromisoformat(arrival).astimezone(ZoneInfo('Asia/Tokyo')):%H:%M:%S}"
+            in panel._timeline.value)
+
+
+def test_the_preview_is_cleared_after_a_resolution(wb):
+    console = build_console(_store(wb))
+    console.queue.selected_id = _by_key(wb)["c1"]
+    console.resolve.set_form(actor="ann", notes="keep the latest")
+    assert "opswb-preview" in console.resolve._preview.value  # the replay's preview
+    console.resolve.submit()
+    assert console.detail.detail["status"] == "resolved"
+    assert console.resolve._preview.value == "" and console.resolve.preview is None

@@ -13,7 +13,7 @@ from opswb.console.panels.audit import AuditPanel
 from opswb.console.panels.bulk import BulkPanel
 from opswb.console.panels.detail import DetailPanel
 from opswb.console.panels.diff import DiffPanel
-from opswb.console.panels.groups import GroupsPanel
+from opswb.console.panels.groups import ALLOW, GroupsPanel
 from opswb.console.panels.health import HealthBar
 from opswb.console.panels.queue import QueuePanel
 from opswb.console.panels.resolve import ResolvePanel, default_actor
@@ -77,6 +77,7 @@ class Console(widgets.VBox):
         self.resolve.observe(self._on_resolve_result, names="result")
         self.bulk.observe(self._on_bulk_result, names="result")
         self.groups.observe(self._on_groups_result, names="result")
+        self.detail.observe(self._on_detail_allow_group, names="allow_group")
         self.groups.refresh()
         audit = widgets.Accordion(children=[self.audit], titles=("Audit: recent decisions",),
                                   selected_index=None)
@@ -107,6 +108,15 @@ class Console(widgets.VBox):
 
     def _on_groups_result(self, _change: dict) -> None:
         self.after_decision()
+
+    def _on_detail_allow_group(self, change: dict) -> None:
+        self.allow_and_replay(change["new"])
+
+    def allow_and_replay(self, group_id: str | None) -> None:
+        """Open the group decision "allow the type, then replay all" on ``group_id``."""
+        if group_id:
+            self.groups.pick(group_id)
+            self.groups.set_form(action=ALLOW)
 
     def after_decision(self) -> None:
         """Show the effect of a decision: health, groups, queue, the open detail, the
