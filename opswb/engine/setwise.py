@@ -50,22 +50,29 @@ def decide_batch(db: Session, ids: list[str], decision: dict) -> list[dict]:
     patch = _parse_patch(decision.get("override_patch"))
     wanted = [parse_id(i) for i in ids]
     found = db.exceptions_by_ids([i for i in wanted if i is not None])
-    results: dict[str, dict] = {}
+    results: dict[int, dict] = {}  # by position in ids
+    at: dict[str, int] = {}  # an exception's position, by its id
     batch: list[dict] = []
-    for raw, ex_id in zip(ids, wanted):
+    seen: set[int] = set()
+    for n, (raw, ex_id) in enumerate(zip(ids, wanted)):
         ex = found.get(ex_id) if ex_id is not None else None
         error = _refusal(raw, ex, act, canonical, patch)
+        if error is None and ex_id in seen:  # named twice: the second finds it decided
+            error = Conflict(f"exception {ex_id} is already resolved by {actor}")
+        seen.add(ex_id)
         if error is not None:
-            results[str(raw)] = failure(raw, error)
+            results[n] = failure(raw, error)
         elif ex["reason_code"] == ReasonCode.INVALID_EVENT or (
                 act is Action.OVERRIDE_AND_REPLAY and canonical not in (None, "")
                 and not is_last(canonical)):
-            results[str(raw)] = _one(db, raw, decision)
+            results[n] = _one(db, raw, decision)
         else:
             batch.append(ex)
+            at[ex["exception_id"]] = n
     if batch:
-        results.update(_decide_keyed(db, batch, act, actor, notes, canonical, patch))
-    return [results[str(raw)] for raw in ids]
+        decided = _decide_keyed(db, batch, act, actor, notes, canonical, patch)
+        results.update({at[ex_id]: r for ex_id, r in decided.items()})
+    return [results[n] for n in range(len(ids))]
 
 
 def _refusal(raw: Any, ex: dict | None, act: Action, canonical: Any,

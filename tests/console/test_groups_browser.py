@@ -16,10 +16,9 @@ import pytest
 from playwright.sync_api import expect
 
 import opswb
-from opswb.console.launch import stop_console
 from opswb.console.panels.groups import group_label
 from opswb.testing.scale import GROUP_TYPE, write_scale_events
-from tests.support.browser import VIEWPORT, ConsoleServer, _start, shot
+from tests.support.browser import VIEWPORT, ConsoleServer, local_console, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,16 +30,10 @@ def scale_console(tmp_path_factory) -> Iterator[ConsoleServer]:
     """The console (Voilà, embedded) over the scale store."""
     root = tmp_path_factory.mktemp("console-scale")
     db = str(root / "opswb.duckdb")
-    wb = opswb.connect(db)
-    wb.ingest(str(write_scale_events(root / "scale.jsonl", n=100_000, unknown=20_000)))
-    server = _start(db, "local", root / "voila.log")
-    server.wb = wb
-    try:
+    opswb.connect(db).ingest(str(write_scale_events(root / "scale.jsonl", n=100_000,
+                                                    unknown=20_000)))
+    with local_console(db, root) as server:
         yield server
-    finally:
-        stop_console(server.proc)
-        for f in server.extra:
-            f.close()
 
 
 def test_a_group_decision_on_twenty_thousand(scale_console, browser):

@@ -143,3 +143,7 @@ def test_each_item_keeps_its_own_outcome(local_wb):
                                 canonical_raw_id="last", **NOTE)["results"]
     assert {r["status"] for r in out} == {"invalid"}
     assert "IDEMPOTENCY_CONFLICT only" in out[0]["error"]
+    twice = local_wb.resolve_many(ids=[unknown[1], unknown[1]], action="mark_resolved_no_replay",
+                                  **NOTE)["results"]
+    assert [r["status"] for r in twice] == ["resolved", "conflict"]
+    assert len(local_wb.audit(exception_id=unknown[1])) == 1

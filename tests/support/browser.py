@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
@@ -97,11 +98,9 @@ def _start(db: str, mode: str, log: Path, env: dict | None = None) -> ConsoleSer
     return ConsoleServer(console_url(port), mode, None, proc, log, [log_file])
 
 
-@pytest.fixture(scope="module")
-def console_local(tmp_path_factory) -> Iterator[ConsoleServer]:
-    """The console (Voilà) over an embedded copy of the sample store."""
-    root = tmp_path_factory.mktemp("console-local")
-    db = build_store(root / "store")
+@contextmanager
+def local_console(db: str, root: Path) -> Iterator[ConsoleServer]:
+    """The console (Voilà) over the embedded store ``db``, stopped on exit."""
     server = _start(db, "local", root / "voila.log")
     server.wb = opswb.connect(db)
     try:
@@ -110,6 +109,14 @@ def console_local(tmp_path_factory) -> Iterator[ConsoleServer]:
         stop_console(server.proc)
         for f in server.extra:
             f.close()
+
+
+@pytest.fixture(scope="module")
+def console_local(tmp_path_factory) -> Iterator[ConsoleServer]:
+    """The console (Voilà) over an embedded copy of the sample store."""
+    root = tmp_path_factory.mktemp("console-local")
+    with local_console(build_store(root / "store"), root) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
