@@ -8,6 +8,7 @@ what it claims to (every arrival, with a key record and an outbox row each).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,16 @@ def test_ingest_benchmark_on_postgresql(pg_url):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "opswb-postgres: summary matches the planted events" in r.stdout
     assert "plain-setwise" in r.stdout and "opswb / plain set-wise" in r.stdout
+
+
+@pytest.mark.slow
+def test_group_benchmark_runs_both_paths_on_a_small_store():
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "groups.py"), "--n", "2000", "--group",
+         "200"], capture_output=True, text=True, check=False, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    done = re.findall(r"^(per item \(before\)|set-wise \(now\)): resolved ([\d,]+) of ([\d,]+)"
+                      r".*audit chain ok: True", r.stdout, re.MULTILINE)
+    assert [d[0] for d in done] == ["per item (before)", "set-wise (now)"], r.stdout
+    assert all(d[1] == d[2] and int(d[1]) >= 200 for d in done), r.stdout
+    assert "CPU seconds, per item / set-wise:" in r.stdout

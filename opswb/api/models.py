@@ -33,7 +33,9 @@ class ResolveBody(_In):
         None, description="the caller's token name (SPEC §15): leave it out, or give the "
         "same name; another name is refused (422)")
     resolution_notes: str
-    canonical_raw_id: str | None = None
+    canonical_raw_id: str | None = Field(
+        None, description="the arrival to replay (default: the exception's raw_id); \"last\""
+        " replays each conflict's LAST")
     override_patch: dict[str, Any] | None = Field(
         None, description="RFC 7396 merge patch over event_type, payload, source, occurred_at")
 

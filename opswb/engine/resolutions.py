@@ -7,6 +7,7 @@ same transaction as the state change. A refused request raises before any write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from opswb.core.envelope import envelope_error, stage_element
@@ -19,6 +20,7 @@ from opswb.store.base import Session
 
 PATCHABLE = ("event_type", "payload", "source", "occurred_at")
 IDENTITY = ("tenant_id", "idempotency_key")
+LAST = "last"  # canonical_raw_id naming each conflict's LAST (docs/contract.md)
 
 
 def require_text(name: str, value: Any) -> str:
@@ -65,6 +67,34 @@ def _parse_patch(patch: Any) -> dict | None:
     return patch
 
 
+def is_last(canonical_raw_id: Any) -> bool:
+    """Whether ``canonical_raw_id`` is ``"last"``: the conflict's LAST (SPEC §5), the
+    same choice for each exception of a bulk decision."""
+    return isinstance(canonical_raw_id, str) and canonical_raw_id.strip().lower() == LAST
+
+
+def first_fingerprint(db: Session, rec: dict) -> str | None:
+    """FIRST's fingerprint of a quarantined key: what it delivered last (its canonical
+    fingerprint), else, never delivered, that of the raw that opened its first exception."""
+    if rec["canonical_fingerprint"] is not None or rec["first_exception_raw_id"] is None:
+        return rec["canonical_fingerprint"]
+    raw = rec["first_exception_raw_id"]
+    return db.raw_fingerprints([raw]).get(raw)
+
+
+def last_of(db: Session, ex: dict) -> int:
+    """The raw id of a conflict's LAST: its latest attached arrival that differs from
+    FIRST; refused for other reasons, or a conflict without one."""
+    if ex["reason_code"] != ReasonCode.IDEMPOTENCY_CONFLICT:
+        raise InvalidRequest(f"canonical_raw_id {LAST!r} applies to IDEMPOTENCY_CONFLICT "
+                             f"only; exception {ex['exception_id']} is {ex['reason_code']}")
+    rec = db.key_record(ex["tenant_id"], ex["idempotency_key"], int(ex["exception_id"]))
+    last = db.last_differing_arrival(ex, rec, first_fingerprint(db, rec)) if rec else None
+    if last is None:
+        raise InvalidRequest(f"exception {ex['exception_id']} has no LAST arrival")
+    return int(last["raw_id"])
+
+
 def build_replay(db: Session, ex: dict, canonical_raw_id: Any = None,
                  override_patch: Any = None) -> tuple[dict, int, dict | None]:
     """The event a replay would deliver: (envelope, canonical raw id, patch).
@@ -72,8 +102,9 @@ def build_replay(db: Session, ex: dict, canonical_raw_id: Any = None,
     Raises ``InvalidRequest`` for a foreign canonical raw, a forbidden patch member, or
     a result that is not a valid, allowed envelope. Writes nothing.
     """
-    invalid = ex["reason_code"] == ReasonCode.INVALID_EVENT
     raw_id = int(ex["raw_id"])
+    if is_last(canonical_raw_id):
+        canonical_raw_id = last_of(db, ex)
     if canonical_raw_id not in (None, ""):
         cid = parse_id(canonical_raw_id)
         row = db.raw_row(cid) if cid is not None else None
@@ -88,6 +119,15 @@ def build_replay(db: Session, ex: dict, canonical_raw_id: Any = None,
         raw_id = cid
     row = db.raw_row(raw_id)
     patch = _parse_patch(override_patch)
+    return compose_replay(ex, row, patch, db.is_allowed), raw_id, patch
+
+
+def compose_replay(ex: dict, row: dict, patch: dict | None,
+                   is_allowed: Callable[[str, str], bool]) -> dict:
+    """The event a replay of ``row`` (a raw with its internal columns) would deliver for
+    ``ex``, with ``patch`` applied; refused (``InvalidRequest``) for a forbidden patch
+    member or a result that is not a valid, allowed envelope. Reads nothing itself."""
+    invalid = ex["reason_code"] == ReasonCode.INVALID_EVENT
     allowed = set(PATCHABLE)
     if invalid:
         allowed |= {f for f in IDENTITY if not (row[f] or "").strip()}
@@ -109,11 +149,11 @@ def build_replay(db: Session, ex: dict, canonical_raw_id: Any = None,
     error = envelope_error(event)
     if error:
         raise InvalidRequest(f"the replayed event would be invalid: {error}")
-    if not db.is_allowed(event["tenant_id"], event["event_type"]):
+    if not is_allowed(event["tenant_id"], event["event_type"]):
         raise InvalidRequest(
             f"event type {event['event_type']!r} is not on the allowlist for tenant "
             f"{event['tenant_id']!r}; add it (opswb types add) or patch event_type")
-    return event, raw_id, patch
+    return event
 
 
 def preview_replay(db: Session, exception_id: Any,

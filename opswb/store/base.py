@@ -201,6 +201,57 @@ class Session(IdentityStatements, ABC):
     def reopen_exception(self, exception_id: int) -> None:
         """Mark a resolved exception open again (its decision fields cleared)."""
 
+    # ---- decisions set-wise (issue 17: a group decision, batch by batch) ---------------
+    @abstractmethod
+    def exceptions_by_ids(self, exception_ids: list[int]) -> dict[int, dict]:
+        """``exception_by_id`` for many, in one statement (in a write, each locked as
+        ``exception_by_id`` locks it)."""
+
+    @abstractmethod
+    def key_records_of(self, exceptions: list[dict]) -> dict[int, dict]:
+        """``key_record`` of each keyed exception given (§6 rows), by exception id, with
+        a lazily stored canonical fingerprint filled in as ``key_record`` does."""
+
+    @abstractmethod
+    def fingerprints_of_exceptions(self, spans: dict[int, tuple[int, int]]
+                                   ) -> dict[int, list[str]]:
+        """``exception_fingerprints`` of each exception id, with its raw range."""
+
+    @abstractmethod
+    def raw_rows(self, raw_ids: list[int]) -> dict[int, dict]:
+        """``raw_row`` for many, by raw id."""
+
+    @abstractmethod
+    def last_differing_arrivals(self, items: dict[int, tuple[int, int, str | None]]
+                                ) -> dict[int, int]:
+        """For each exception id with (its opening raw, its key's last raw, FIRST's
+        fingerprint): the raw id of its LAST (``last_differing_arrival``), where it has
+        one."""
+
+    @abstractmethod
+    def update_keys(self, rows: list[dict]) -> None:
+        """Each key record of ``rows`` (``tenant_id``, ``idempotency_key``,
+        ``first_raw_id``) gets the row's ``state``, ``adjudicated_fingerprints``,
+        ``canonical_raw_id``, ``canonical_fingerprint``, ``override_patch`` and
+        ``delivery_count``, and no open exception: one statement."""
+
+    @abstractmethod
+    def close_exceptions(self, rows: list[dict], action: str, actor: str, notes: str,
+                         replayed: bool) -> None:
+        """``close_exception`` for each of ``rows`` (``exception_id``,
+        ``canonical_raw_id``, ``override_patch`` JSON text) with one decision, and no
+        pending proposal left: one statement."""
+
+    @abstractmethod
+    def add_replay_deliveries(self, rows: list[dict]) -> dict[tuple[str, str], int]:
+        """``add_replay_delivery`` for each of ``rows`` (its arguments by name,
+        ``payload`` as JSON text), delivery ids in row order; returns each key's number
+        of deliveries after."""
+
+    @abstractmethod
+    def write_audits(self, entries: list[dict]) -> None:
+        """``write_audit`` for each entry, in order, chained one after the other."""
+
     @abstractmethod
     def write_audit(self, **entry: Any) -> None:
         """Append one audit entry: ``actor``, ``action`` and any of ``exception_id``,

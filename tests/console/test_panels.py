@@ -170,7 +170,7 @@ def test_detail_shows_reason_payload_record_and_timeline(store):
     d = DetailPanel(store)
     d.show(ids_by_key(store)["k1"])
     assert "IDEMPOTENCY_CONFLICT" in d._header.value and "late fix" in d._payload.value
-    assert "&quot;state&quot;: &quot;quarantined&quot;" in d._record.value
+    assert "<td>state</td><td>quarantined</td>" in d._record.value
     timeline = d._timeline.value
     assert timeline.count("opswb-tl-arrival") == 2 and timeline.count("opswb-tl-delivery") == 1
     assert "FIRST" in timeline and "LAST" in timeline

@@ -14,9 +14,11 @@ from opswb.console.panels.audit import AuditPanel
 from opswb.console.panels.bulk import BulkPanel
 from opswb.console.panels.detail import DetailPanel
 from opswb.console.panels.diff import DiffPanel
+from opswb.console.panels.groups import GroupsPanel
 from opswb.console.panels.health import HealthBar
 from opswb.console.panels.queue import QueuePanel
 from opswb.console.panels.resolve import ResolvePanel
 
-__all__ = ["AuditPanel", "BulkPanel", "Console", "DetailPanel", "DiffPanel", "HealthBar",
+__all__ = ["AuditPanel", "BulkPanel", "Console", "DetailPanel", "DiffPanel", "GroupsPanel",
+           "HealthBar",
            "QueuePanel", "ResolvePanel", "build_console"]

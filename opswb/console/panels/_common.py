@@ -10,8 +10,11 @@ from __future__ import annotations
 import functools
 import html
 import json
+import os
 from collections.abc import Callable
+from datetime import datetime, tzinfo
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import ipywidgets as widgets
 
@@ -65,6 +68,39 @@ def age(seconds: float | None) -> str:
     if s < 86400:
         return f"{s // 3600}h {s % 3600 // 60}m"
     return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def operator_zone() -> tuple[tzinfo, str]:
+    """The zone times are shown in, and its label: ``OPSWB_TZ`` (an IANA name) if set,
+    else the server's local zone. (The browser's zone never reaches the kernel.)"""
+    name = os.environ.get("OPSWB_TZ", "").strip()
+    if name:
+        try:
+            return ZoneInfo(name), name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    local = datetime.now().astimezone().tzinfo
+    label = f"{local.tzname(None) if local else 'UTC'} (the server's zone; set OPSWB_TZ)"
+    return local or ZoneInfo("UTC"), label
+
+
+def zone_label() -> str:
+    """What ``local_time`` converts to, for a caption."""
+    return operator_zone()[1]
+
+
+def local_time(value: Any) -> str:
+    """An ISO time as ``YYYY-MM-DD HH:MM:SS`` in the operator's zone (``operator_zone``);
+    anything else as it is, None as a dash."""
+    if value in (None, ""):
+        return "–"
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if when.tzinfo is None:
+        return when.strftime("%Y-%m-%d %H:%M:%S")
+    return when.astimezone(operator_zone()[0]).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class StatusLine(widgets.HTML):

@@ -15,6 +15,7 @@ from opswb.console.panels.bulk import BulkPanel
 from opswb.console.panels.casework import CaseworkPanel
 from opswb.console.panels.detail import DetailPanel
 from opswb.console.panels.diff import DiffPanel
+from opswb.console.panels.groups import ALLOW, GroupsPanel
 from opswb.console.panels.health import HealthBar
 from opswb.console.panels.proposals import ProposalsPanel
 from opswb.console.panels.queue import QueuePanel
@@ -73,6 +74,7 @@ class Console(widgets.VBox):
         self.proposals = ProposalsPanel(wb, actor, self.who["role"])
         self.casework = CaseworkPanel(wb, actor, self.who["role"])
         self.address = AddressBar(self.queue, self.detail)  # deep link: URL and title
+        self.groups = GroupsPanel(wb)
         # Panels talk only through traits: the queue's choice drives the detail, whose
         # loaded dict feeds the diff and the resolve form; decisions trigger refreshes.
         traitlets.dlink((self.health, "figures"), (self.queue, "figures"))
@@ -82,11 +84,17 @@ class Console(widgets.VBox):
         traitlets.dlink((self.detail, "detail"), (self.resolve, "detail"))
         traitlets.dlink((self.detail, "detail"), (self.proposals, "detail"))
         traitlets.dlink((self.detail, "detail"), (self.casework, "detail"))
+        # A group picked in the group view filters the queue, and a queue whose group
+        # filter is cleared (or set by a deep link) moves the group view with it.
+        traitlets.link((self.groups, "group_id"), (self.queue, "group"))
         self.proposals.observe(self._on_proposal_pick, names="selected_id")
         for panel in (self.proposals, self.casework):
             panel.observe(self._on_panel_result, names="result")
         self.resolve.observe(self._on_resolve_result, names="result")
         self.bulk.observe(self._on_bulk_result, names="result")
+        self.groups.observe(self._on_groups_result, names="result")
+        self.detail.observe(self._on_detail_allow_group, names="allow_group")
+        self.groups.refresh()
         audit = widgets.Accordion(children=[self.audit], titles=("Audit: recent decisions",),
                                   selected_index=None)
         left = widgets.VBox([self.queue, self.bulk], layout=widgets.Layout(width="40%"))
@@ -97,12 +105,13 @@ class Console(widgets.VBox):
             self.bulk.set_form(actor=self.who["name"])
         if self.who["role"] == "viewer":  # reads only: no decision forms
             self.resolve.layout.display = self.bulk.layout.display = "none"
+            self.groups.decision_form(False)
         signed = (f"<span class='opswb-muted opswb-who'>working as "
                   f"{html.escape(self.who['name'] or '?')} ({html.escape(self.who['role'])})"
                   "</span>")
         super().__init__([
             widgets.HTML(CSS + "<h2>opswb · Ops Console</h2>" + signed), self.address,
-            self.health,
+            self.health, self.groups,
             widgets.HBox([left, right], layout=widgets.Layout(width="100%")), audit])
         self.add_class("opswb-console")
 
@@ -119,9 +128,23 @@ class Console(widgets.VBox):
         if change["new"]:
             self.detail.exception_id = change["new"]
 
+    def _on_groups_result(self, _change: dict) -> None:
+        self.after_decision()
+
+    def _on_detail_allow_group(self, change: dict) -> None:
+        self.allow_and_replay(change["new"])
+
+    def allow_and_replay(self, group_id: str | None) -> None:
+        """Open the group decision "allow the type, then replay all" on ``group_id``."""
+        if group_id:
+            self.groups.pick(group_id)
+            self.groups.set_form(action=ALLOW)
+
     def after_decision(self) -> None:
-        """Show the effect of a decision: health, queue, the open detail, the audit."""
+        """Show the effect of a decision: health, groups, queue, the open detail, the
+        audit."""
         self.health.refresh()
+        self.groups.refresh()
         self.queue.refresh()
         self.detail.reload()
         self.audit.refresh()

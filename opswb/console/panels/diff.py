@@ -62,7 +62,11 @@ class DiffPanel(widgets.VBox):
 
     @shows_errors
     def load(self, detail: dict | None) -> None:
-        """Offer the versions of ``detail``'s key and show the default comparison."""
+        """Offer the versions of ``detail``'s key and show the default comparison; only a
+        conflict has two versions to set side by side (an unknown type or an invalid
+        arrival shows what fits it in the detail instead), so for those it hides."""
+        conflict = bool(detail) and detail["reason_code"] == "IDEMPOTENCY_CONFLICT"
+        self.layout.display = "" if conflict or not detail else "none"
         self._versions = versions_of(detail) if detail else {}
         options = [(label, value) for value, (label, _doc) in self._versions.items()]
         left, right = default_pair(self._versions)

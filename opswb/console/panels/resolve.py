@@ -184,8 +184,8 @@ class ResolvePanel(widgets.VBox):
         self.preview = None
         replay = self._action.value == REPLAY
         self._canonical.disabled = self._patch.disabled = not replay
-        if not self.detail:
-            self._preview.value = ""
+        if not self.detail or self.detail["status"] != "open":
+            self._preview.value = ""  # decided (or nothing picked): nothing to preview
         elif not replay:
             self._preview.value = ('<div class="opswb-preview-ok">No replay: the exception is '
                                    "closed and its key becomes <b>ignored</b>; copies of these "

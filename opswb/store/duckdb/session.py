@@ -12,13 +12,14 @@ from typing import Any
 import duckdb
 
 from opswb.store.base import Session, Summary
-from opswb.store.duckdb import classify, decisions, groups, outbox, queries, transfer
+from opswb.store.duckdb import classify, decisions, groups, outbox, queries, setwise, transfer
 from opswb.store.duckdb.identity import DuckDBIdentity
 from opswb.store.listing import Listing
+from opswb.store.setwise import SetwiseBinding
 from opswb.store.transfer import TransferBinding
 
 
-class DuckDBSession(DuckDBIdentity, TransferBinding, Session):
+class DuckDBSession(DuckDBIdentity, TransferBinding, SetwiseBinding, Session):
     """The statements of one snapshot or transaction on ``con``."""
 
     _transfer = transfer
@@ -26,6 +27,7 @@ class DuckDBSession(DuckDBIdentity, TransferBinding, Session):
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         self._replaced: set[str] = set()  # tables a copy has replaced the rows of
+        self.setwise = setwise
 
     # ---- storing arrivals -------------------------------------------------------------
     def store_arrivals(self, rows: Any, origin: str | list[str] | None, *,

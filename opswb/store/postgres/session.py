@@ -14,18 +14,20 @@ from typing import Any
 
 from opswb.store.base import Session, Summary
 from opswb.store.listing import Listing
-from opswb.store.postgres import classify, decisions, groups, outbox, queries, transfer
+from opswb.store.postgres import classify, decisions, groups, outbox, queries, setwise, transfer
 from opswb.store.postgres.identity import PostgresIdentity
+from opswb.store.setwise import SetwiseBinding
 from opswb.store.transfer import TransferBinding
 
 
-class PostgresSession(PostgresIdentity, TransferBinding, Session):
+class PostgresSession(PostgresIdentity, TransferBinding, SetwiseBinding, Session):
     """The statements of one snapshot or transaction on ``con``."""
 
     _transfer = transfer
 
     def __init__(self, con: Any, for_update: bool = False) -> None:
         self.con = con
+        self.setwise = setwise
         self.for_update = for_update
         self._replaced: set[str] = set()  # tables a copy has replaced the rows of
 
