@@ -13,21 +13,24 @@ import duckdb
 
 from opswb.store.base import Session, Summary
 from opswb.store.duckdb import classify, decisions, groups, outbox, queries
+from opswb.store.duckdb.gatecache import GateCache
 from opswb.store.duckdb.identity import DuckDBIdentity
 
 
 class DuckDBSession(DuckDBIdentity, Session):
     """The statements of one snapshot or transaction on ``con``."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, gate: GateCache | None = None) -> None:
         self.con = con
+        self.gate = gate  # the held store's small-path cache, in its grouped writes
 
     # ---- storing arrivals -------------------------------------------------------------
     def store_arrivals(self, rows: Any, origin: str | list[str] | None, *,
                        replay_of: int | None = None, with_outcomes: bool = False,
                        cache: Any = None) -> tuple[Summary, list[dict]]:
         return classify.store_chunk(self.con, rows, origin, replay_of=replay_of,
-                                    with_outcomes=with_outcomes, recent=cache)
+                                    with_outcomes=with_outcomes, recent=cache,
+                                    gate=self.gate)
 
     def ledger_progress(self, origin: str) -> tuple[bool, int]:
         return queries.ledger_progress(self.con, origin)

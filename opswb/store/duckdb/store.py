@@ -30,6 +30,7 @@ from opswb.store.duckdb.connection import (
     transaction,
     write_lock,
 )
+from opswb.store.duckdb.gatecache import GateCache
 from opswb.store.duckdb.queries import RecentRaws
 from opswb.store.duckdb.session import DuckDBSession
 
@@ -77,6 +78,7 @@ class DuckDBStore(Store):
         self._cursor_guard = threading.Lock()
         self._writer = self._con.cursor()
         self._commits = CommitSignal()
+        self._gate = GateCache()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._cursor_guard:
@@ -100,15 +102,24 @@ class DuckDBStore(Store):
             cur.close()
 
     @contextmanager
-    def _held_write(self) -> Iterator[DuckDBSession]:
+    def _held_write(self, gated: bool = False) -> Iterator[DuckDBSession]:
+        """One write transaction. Only a chunk's (``gated``) keeps the small path's
+        ``GateCache``: any other write, and any rollback, invalidates it."""
         with write_lock(self.target):
             if self._closed:
                 raise StoreError(f"store {self.target} is closed (the server is shutting down)")
             try:
                 with transaction(self._writer) as con:
-                    yield DuckDBSession(con)
+                    yield DuckDBSession(con, self._gate if gated else None)
             except duckdb.Error as e:
+                self._gate.invalidate()
                 raise StoreError(f"store {self.target}: {e}") from e
+            except BaseException:
+                self._gate.invalidate()
+                raise
+            finally:
+                if not gated:
+                    self._gate.invalidate()
             self._commits.notify()
 
     # ---- the seam -------------------------------------------------------------------
@@ -121,7 +132,8 @@ class DuckDBStore(Store):
     def write_chunk(self):
         """A bulk chunk's transaction: in embedded mode the file is attached with the
         ingest's row groups (``connection.INGEST_ROW_GROUP``)."""
-        return self._held_write() if self.held else self._embedded_write(INGEST_ROW_GROUP)
+        return self._held_write(gated=True) if self.held else \
+            self._embedded_write(INGEST_ROW_GROUP)
 
     def commit_signal(self) -> CommitSignal | None:
         """Held: every write passes through here, so commits are seen as they happen."""
