@@ -19,7 +19,8 @@ Then, for each client count, the same client code drives each server in turn: th
 threads, each with its own keep-alive ``httpx.Client``, post one new event per request
 (its own key) until ``--events`` requests are answered or ``--max-seconds`` pass, after
 a few warm-up requests. Prints events/s, p50, p99 and the server's CPU time per event
-(from /proc) per server and client count, and the ratios the issue sets targets on.
+(from /proc; and the main thread's share, the event loop's) per server and client count,
+and the ratios the issue sets targets on.
 Figures only: nothing is asserted.
 """
 
