@@ -30,9 +30,10 @@ from opswb.core.errors import InvalidRequest
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
 
-def _known_query_only(request: Request) -> None:
+async def _known_query_only(request: Request) -> None:
     """Refuse query parameters the route does not take: ``?tenant=acme`` for
-    ``tenant_id`` would otherwise list every tenant without a word."""
+    ``tenant_id`` would otherwise list every tenant without a word. (Async: a plain
+    function would run on a worker thread, a thread hop per request.)"""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     allowed = {p.alias for p in dependant.query_params} if dependant is not None else set()
@@ -65,7 +66,8 @@ def create_app(wb: Any, token: str, max_body: int = DEFAULT_MAX_BODY) -> FastAPI
     install_error_handlers(app)
     app.add_middleware(Gate, token=token, max_body=max_body,
                        authenticate=getattr(wb, "authenticate", None),
-                       rule_for=lambda scope: required_role(_routes(app), scope))
+                       rule_for=lambda scope: required_role(_routes(app), scope),
+                 fast_events=events.fast_app(wb))
     app.state.wb = wb
     for routes in (health, exceptions, events, deliveries, audit, types, tokens, review):
         app.include_router(routes.router)

@@ -295,3 +295,17 @@ def test_batches_stored_before_schema_4_answer_as_retries(db_path, tmp_path):
             assert _raws(http) == 2
     finally:
         server.stop()
+
+
+def test_posts_the_gate_leaves_to_the_route_answer_as_before(http):
+    """The gate takes POST /v1/events past FastAPI's routing (api/gate.py); a batch id
+    past its 512 characters or a query parameter still get the route's 422, and nothing
+    is stored."""
+    long_id = _events(http, [ev("L1", P1)], batch_id="b" * 513)
+    assert long_id.status_code == 422, long_id.text
+    assert "Opswb-Batch-Id" in long_id.json()["error"]
+    query = http.post("/v1/events?tenant=acme", json=[ev("L2", P1)])
+    assert query.status_code == 422 and "tenant" in query.json()["error"]
+    assert http.get("/v1/health").json()["raw_events"] == 0
+    ok = _events(http, [ev("L3", P1)], batch_id="b" * 512)
+    assert ok.status_code == 200 and ok.json()["processed"] == 1

@@ -7,11 +7,14 @@ each step land in ``test-artifacts/console/``.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.helpers import ev
 from tests.support.browser import open_console, open_row, row_gone, rows, shot
 
 pytestmark = pytest.mark.browser
@@ -189,3 +192,45 @@ def test_second_operator_sees_already_resolved(browser, console_local):
     assert [e["actor"] for e in wb.audit(exception_id=target)] == ["alice"]
     a.close()
     b.close()
+
+
+@pytest.mark.slow
+def test_a_resolution_made_under_load_shows_at_once(browser, console_remote):
+    """Eight clients keep posting single events to the served store while an operator
+    resolves an exception in the console: the decision shows on the page (status, row
+    gone from the queue), the load keeps being answered meanwhile, nothing fails."""
+    wb = console_remote.wb
+    target = wb.list_exceptions(limit=1)["items"][0]["exception_id"]
+    stop, answered, failed = threading.Event(), [], []
+
+    def post(client: int) -> None:
+        with httpx.Client(base_url=wb.url, timeout=60,
+                          headers={"Authorization": f"Bearer {wb.token}"}) as http:
+            i = 0
+            while not stop.is_set():
+                r = http.post("/v1/events", json=ev(f"load-{client}-{i}"))
+                (answered if r.status_code == 200 else failed).append(r.status_code)
+                i += 1
+
+    threads = [threading.Thread(target=post, args=(c,)) for c in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        page = open_console(browser, console_remote)
+        open_row(page, target)
+        before = len(answered)
+        decide(page, "Mark resolved, no replay", "carol", "resolved under load")
+        expect(page.locator(".opswb-resolve-status")).to_contain_text(
+            f"exception {target} resolved")
+        row_gone(page, target)
+        during = len(answered) - before
+        shot(page, "resolved-under-load")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not failed
+    assert during > 0  # the posts were answered while the decision was made
+    assert wb.exception(target)["status"] == "resolved"
+    assert [e["actor"] for e in wb.audit(exception_id=target)] == ["carol"]
+    page.close()

@@ -15,12 +15,14 @@ COMMON = {401: ERR, 403: ERR, 413: ERR, 422: ERR}
 BY_ID = {**COMMON, 404: ERR}
 
 
-def workbench(request: Request) -> Any:
+# Both are async: FastAPI runs a plain ``def`` dependency on a worker thread, a thread
+# hop per request (a third of the event loop's time per single-event POST, measured).
+async def workbench(request: Request) -> Any:
     """The workbench the app serves (``create_app`` puts it on ``app.state``)."""
     return request.app.state.wb
 
 
-def caller(request: Request) -> dict:
+async def caller(request: Request) -> dict:
     """``{"name", "role"}`` of the bearer token (the gate put it in the scope)."""
     return request.scope["opswb.identity"]
 

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from opswb.api.gate import JSONOut
+from opswb.api.gate import JSONOut, engine_error, error_answer
 from opswb.api.models import EventsAnswer
 from opswb.api.routes.common import COMMON, ERR, WB
-from opswb.core.errors import InvalidRequest
+from opswb.core.errors import InvalidRequest, OpswbError
 from opswb.core.strictjson import InvalidJSON, parse, strip_bom
 
 router = APIRouter()
@@ -60,11 +61,15 @@ async def post_events(
     ``results``, one per arrival in input order. A retry with an ``Opswb-Batch-Id``
     already stored and the same body answers zero counts and the first ``results``;
     the same id with another body is 409 and stores nothing."""
+    return JSONOut(await answer(wb, request, batch_id or None))
+
+
+async def answer(wb: Any, request: Request, batch: str | None) -> dict:
+    """``post_events``' answer: the body read, checked, queued and committed."""
     body = await request.body()
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    batch = batch_id or None
     if kind in NDJSON_TYPES:
-        return JSONOut(await _ingest(wb, "ndjson", body, batch))
+        return await _ingest(wb, "ndjson", body, batch)
     head = strip_bom(body).lstrip(b" \t\r\n")[:1]
     if head != b"[":
         try:
@@ -81,7 +86,7 @@ async def post_events(
                 "send a JSON array of events (or one event object), "
                 f"not a bare {type(value).__name__}"
             )
-    return JSONOut(await _ingest(wb, "json", body, batch))
+    return await _ingest(wb, "json", body, batch)
 
 
 # A body this small is parsed on the event loop (well under a millisecond); a larger
@@ -101,3 +106,25 @@ async def _ingest(wb: Any, kind: str, body: bytes, batch: str | None) -> dict:
     else:
         future = await run_in_threadpool(submit, body, batch)
     return await asyncio.wrap_future(future)
+
+
+def fast_app(wb: Any) -> Any:
+    """``POST /v1/events`` as a bare ASGI app, for the gate (``api.gate.Gate``) to call
+    once it has checked the caller: the same ``answer`` and error answers, without
+    FastAPI's routing, dependency solving and exception middleware, which cost the event
+    loop more than the rest of a single-event request (measured: ~1,200 Python calls a
+    request). The gate sends here only what the route would take: no query parameters,
+    an ``Opswb-Batch-Id`` within its 512 characters."""
+
+    async def events(scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        try:
+            response = JSONOut(await answer(wb, request,
+                                            request.headers.get("opswb-batch-id") or None))
+        except OpswbError as exc:
+            response = engine_error(scope["method"], scope["path"], exc)
+        except StarletteHTTPException as exc:  # the body passed the limit while read
+            response = error_answer(exc.status_code, str(exc.detail))
+        await response(scope, receive, send)
+
+    return events

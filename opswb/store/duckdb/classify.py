@@ -321,7 +321,8 @@ def _bump(con: duckdb.DuckDBPyConnection, name: str, by: int) -> None:
 def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
                 origin: str | list[str] | None, replay_of: int | None = None,
                 with_outcomes: bool = False,
-                recent: RecentRaws | None = None) -> tuple[dict, list[dict]]:
+                recent: RecentRaws | None = None,
+                gate: small.GateCache | None = None) -> tuple[dict, list[dict]]:
     """Store and classify ``rows`` (staged tuples, or their ``stage_table``) inside the
     caller's transaction. ``origin`` is the chunk's, or a list of one per arrival.
 
@@ -329,7 +330,8 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     arrival, in input order (SPEC §9's ``results``, ``storage.arrival_results``), read
     from the rows the classification made; a bulk ingest leaves it off. An ingest of
     several chunks passes the same ``recent``: it serves stored raws of the previous
-    chunk, then holds this one.
+    chunk, then holds this one. ``gate``: the held store's cache of what the small path
+    reads (``gatecache``); a chunk that goes the full way invalidates it.
     """
     table = rows if hasattr(rows, "num_rows") else stage_table(rows)
     origin_col = isinstance(origin, list)  # one per arrival
@@ -341,15 +343,23 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     if table.num_rows == 0:
         return {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0,
                 "attached": 0}, []
-    con.register("_stage_in", _batched(table))
+    # A chunk the small path writes as VALUES is never scanned: not registered (~1 ms).
+    staged = table.num_rows > small.VALUES_ROWS
+    if staged:
+        con.register("_stage_in", _batched(table))
     if table.num_rows <= small.SMALL_CHUNK:
         done = small.store_if_lone(con, table, origin, origin_col, replay_of,
-                                   with_outcomes)
+                                   with_outcomes, gate)
         if done is not None:
             if recent is not None:
                 recent.hold(table, done[2], {})
-            con.unregister("_stage_in")
+            if staged:
+                con.unregister("_stage_in")
             return done[0], done[1]
+    if not staged:
+        con.register("_stage_in", _batched(table))
+    if gate is not None:
+        gate.invalidate()
     ids = _next_ids(con)
     known = fill_fingerprints(con, recent)
     con.execute(_CLASSIFY)

@@ -13,6 +13,7 @@ import duckdb
 
 from opswb.store.base import Session, Summary
 from opswb.store.duckdb import classify, decisions, groups, outbox, queries, setwise, transfer
+from opswb.store.duckdb.gatecache import GateCache
 from opswb.store.duckdb.identity import DuckDBIdentity
 from opswb.store.listing import Listing
 from opswb.store.setwise import SetwiseBinding
@@ -24,8 +25,9 @@ class DuckDBSession(DuckDBIdentity, TransferBinding, SetwiseBinding, Session):
 
     _transfer = transfer
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, gate: GateCache | None = None) -> None:
         self.con = con
+        self.gate = gate  # the held store's small-path cache, in its grouped writes
         self._replaced: set[str] = set()  # tables a copy has replaced the rows of
         self.setwise = setwise
 
@@ -34,7 +36,8 @@ class DuckDBSession(DuckDBIdentity, TransferBinding, SetwiseBinding, Session):
                        replay_of: int | None = None, with_outcomes: bool = False,
                        cache: Any = None) -> tuple[Summary, list[dict]]:
         return classify.store_chunk(self.con, rows, origin, replay_of=replay_of,
-                                    with_outcomes=with_outcomes, recent=cache)
+                                    with_outcomes=with_outcomes, recent=cache,
+                                    gate=self.gate)
 
     def ledger_progress(self, origin: str) -> tuple[bool, int]:
         return queries.ledger_progress(self.con, origin)
