@@ -1,12 +1,12 @@
 """The bulk JSON Lines reader and the store's transactions, each timed alone, this tree
-beside an older commit in the same run.
+beside older commits in the same run.
 
-    python benchmarks/reader.py [--n 1000000] [--reps 3] [--baseline-rev b37434b]
+    python benchmarks/reader.py [--n 1000000] [--reps 3] [--baseline-rev b37434b ...]
                                 [--skip-store] [--workdir DIR]
 
 Generates ingest.py's file A (N events), then, each in a fresh process and alternating
-between the two trees (``--baseline-rev``: that commit's package, exported as ingest.py's
-``--baseline-rev`` does):
+between the trees (each ``--baseline-rev``, which may be given more than once: that
+commit's package, exported as ingest.py's ``--baseline-rev`` does):
 
   read   ``read_jsonl_bulk`` over A, every chunk consumed and dropped: process CPU s
          (DuckDB's threads included), the reading thread's own CPU s, wall s, and how
@@ -156,7 +156,7 @@ def measure(path: Path, workdir: Path, trees: dict[str, Path | None], reps: int,
     return {k: v for k, v in res.items() if v}
 
 
-def report(res: dict[str, list[dict]], rev: str | None) -> None:
+def report(res: dict[str, list[dict]], revs: list[str]) -> None:
     print(f"\n{'phase':<16}{'events':>11}{'process CPU s (each run)':>34}{'min':>7}"
           f"{'thread CPU s':>14}{'wall s':>8}{'flagged':>9}")
     for name, runs in res.items():
@@ -166,7 +166,7 @@ def report(res: dict[str, list[dict]], rev: str | None) -> None:
               f"{min(r['thread_seconds'] for r in runs):>14.2f}"
               f"{min(r['seconds'] for r in runs):>8.2f}"
               f"{runs[0].get('flagged', ''):>9}")
-    if rev:
+    for rev in revs:
         for phase in ("read", "store"):
             if f"{phase} this" in res:
                 new = min(r["cpu_seconds"] for r in res[f"{phase} this"])
@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="events in the file")
     ap.add_argument("--reps", type=int, default=3, help="runs of each phase per tree")
-    ap.add_argument("--baseline-rev", help="also time this commit's code, alternating")
+    ap.add_argument("--baseline-rev", action="append", default=[],
+                    help="also time this commit's code, alternating (repeatable)")
     ap.add_argument("--skip-store", action="store_true", help="time the reader only")
     ap.add_argument("--workdir", help="where the file and stores go (kept)")
     ap.add_argument("--json", dest="json_out", help="write the figures to this file")
@@ -202,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             path, _, _, _, gen_s = generate(workdir, args.n, 1)
             print(f"generated {args.n:,} events in {gen_s:.1f}s under {workdir}", flush=True)
         trees: dict[str, Path | None] = {"this": None}
-        if args.baseline_rev:
-            trees[args.baseline_rev] = export_rev(args.baseline_rev, workdir)
+        for rev in args.baseline_rev:
+            trees[rev] = export_rev(rev, workdir / rev)
         res = measure(path, workdir, trees, args.reps, not args.skip_store)
     finally:
         if not args.workdir:
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     report(res, args.baseline_rev)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(
-            {"n": args.n, "baseline_rev": args.baseline_rev, "runs": res}, indent=2))
+            {"n": args.n, "baseline_revs": args.baseline_rev, "runs": res}, indent=2))
     return 0
 
 
