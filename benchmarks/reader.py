@@ -13,7 +13,8 @@ commit's package, exported as ingest.py's ``--baseline-rev`` does):
          many lines took the exact per-line path (``stage_row``)
   store  A's chunks staged in advance by that tree's reader (saved as Arrow IPC files,
          off the clock) and ingested through the public API into an empty store with the
-         reader and the file hash replaced by them: only the transactions are timed
+         reader and the file hash replaced by them: only the transactions are timed;
+         with ``--prefilled`` also file B's (N/2 events) into the store holding A
 
 Process CPU s is the figure to compare on a loaded machine; wall seconds there are
 inflated by other work.
@@ -89,27 +90,31 @@ def phase_stage(path: str, out: str) -> dict[str, Any]:
     return {"events": 0, "chunks": len(index)}
 
 
-def phase_store(db: str, path: str, staged: str) -> dict[str, Any]:
-    """Ingest ``path`` with its chunks read back from ``staged`` instead of parsed."""
+def phase_store(db: str, paths: list[str], staged: list[str]) -> dict[str, Any]:
+    """Ingest ``paths`` in turn with their chunks read back from ``staged`` instead of
+    parsed; only the last ingest is timed."""
     import pyarrow as pa
 
     import opswb
 
     reader, ingest = _modules()
-    src = Path(staged)
-    index = json.loads((src / "index.json").read_text())
+    index = {p: (Path(d), json.loads((Path(d) / "index.json").read_text()))
+             for p, d in zip(paths, staged)}
 
-    def chunks() -> Any:
-        for name, end, nbytes in index["chunks"]:
+    def chunks(path: str) -> Any:
+        src, idx = index[str(path)]
+        for name, end, nbytes in idx["chunks"]:
             table = pa.ipc.open_file(pa.memory_map(str(src / name))).read_all()
             yield reader.Chunk(table, end, nbytes)
 
-    ingest.file_hash = lambda p: index["hash"]
-    ingest._file_chunks = lambda p, kind, offset: ingest.Prefetch(chunks())
+    ingest.file_hash = lambda p: index[str(p)][1]["hash"]
+    ingest._file_chunks = lambda p, kind, offset: ingest.Prefetch(chunks(p))
     wb = opswb.connect(db)
     wb.health()  # creates the store off the clock
+    for path in paths[:-1]:
+        wb.ingest(path)
     cpu0, thread0, t0 = _cpu(), time.thread_time(), time.perf_counter()
-    summary = wb.ingest(path)
+    summary = wb.ingest(paths[-1])
     return {"events": summary["received"], "cpu_seconds": _cpu() - cpu0,
             "thread_seconds": time.thread_time() - thread0,
             "seconds": time.perf_counter() - t0, "summary": summary}
@@ -121,7 +126,7 @@ def run_child(args: argparse.Namespace) -> None:
     elif args.phase == "stage":
         out = phase_stage(args.file, args.out)
     else:
-        out = phase_store(args.db, args.file, args.out)
+        out = phase_store(args.db, args.file.split(","), args.out.split(","))
     out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out))
 
@@ -136,38 +141,42 @@ def _fresh(db: Path) -> Path:
     return db
 
 
-def measure(path: Path, workdir: Path, trees: dict[str, Path | None], reps: int,
+def measure(paths: list[Path], workdir: Path, trees: dict[str, Path | None], reps: int,
             store: bool) -> dict[str, list[dict]]:
-    """Every phase ``reps`` times per tree, the trees alternating."""
-    res: dict[str, list[dict]] = {f"{p} {t}": [] for p in ("read", "store") for t in trees}
+    """Every phase ``reps`` times per tree, the trees alternating. ``paths``: file A,
+    and B when the ingest into a filled store is timed too."""
+    res: dict[str, list[dict]] = {f"{p} {t}": [] for p in ("read", "store", "store-B")
+                                  for t in trees}
+    staged = {label: [str(workdir / f"staged-{label}-{p.stem}") for p in paths]
+              for label in trees}
     if store:
         for label, src in trees.items():
-            _spawn("stage", "--file", str(path), "--out", str(workdir / f"staged-{label}"),
-                   src=src)
+            for path, out in zip(paths, staged[label]):
+                _spawn("stage", "--file", str(path), "--out", out, src=src)
     for _ in range(reps):
         for label, src in trees.items():
-            res[f"read {label}"].append(_spawn("read", "--file", str(path), src=src))
-        if store:
+            res[f"read {label}"].append(_spawn("read", "--file", str(paths[0]), src=src))
+        for k in range(1, len(paths) + 1) if store else ():
             for label, src in trees.items():
                 db = _fresh(workdir / f"store-{label}.duckdb")
-                res[f"store {label}"].append(_spawn(
-                    "store", "--db", str(db), "--file", str(path),
-                    "--out", str(workdir / f"staged-{label}"), src=src))
+                res[f"{'store-B' if k > 1 else 'store'} {label}"].append(_spawn(
+                    "store", "--db", str(db), "--file", ",".join(map(str, paths[:k])),
+                    "--out", ",".join(staged[label][:k]), src=src))
     return {k: v for k, v in res.items() if v}
 
 
 def report(res: dict[str, list[dict]], revs: list[str]) -> None:
-    print(f"\n{'phase':<16}{'events':>11}{'process CPU s (each run)':>34}{'min':>7}"
+    print(f"\n{'phase':<18}{'events':>11}{'process CPU s (each run)':>34}{'min':>7}"
           f"{'thread CPU s':>14}{'wall s':>8}{'flagged':>9}")
     for name, runs in res.items():
         cpus = [r["cpu_seconds"] for r in runs]
-        print(f"{name:<16}{runs[0]['events']:>11,}"
+        print(f"{name:<18}{runs[0]['events']:>11,}"
               f"{' '.join(f'{c:.2f}' for c in cpus):>34}{min(cpus):>7.2f}"
               f"{min(r['thread_seconds'] for r in runs):>14.2f}"
               f"{min(r['seconds'] for r in runs):>8.2f}"
               f"{runs[0].get('flagged', ''):>9}")
     for rev in revs:
-        for phase in ("read", "store"):
+        for phase in ("read", "store", "store-B"):
             if f"{phase} this" in res:
                 new = min(r["cpu_seconds"] for r in res[f"{phase} this"])
                 old = min(r["cpu_seconds"] for r in res[f"{phase} {rev}"])
@@ -185,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-rev", action="append", default=[],
                     help="also time this commit's code, alternating (repeatable)")
     ap.add_argument("--skip-store", action="store_true", help="time the reader only")
+    ap.add_argument("--prefilled", action="store_true",
+                    help="also time the store's transactions for B into the store holding A")
     ap.add_argument("--workdir", help="where the file and stores go (kept)")
     ap.add_argument("--json", dest="json_out", help="write the figures to this file")
     ap.add_argument("--phase", choices=("read", "stage", "store"), help=argparse.SUPPRESS)
@@ -198,14 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="opswb-rd-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        path = workdir / "A.jsonl"
-        if not path.exists():
-            path, _, _, _, gen_s = generate(workdir, args.n, 1)
+        paths = [workdir / "A.jsonl", workdir / "B.jsonl"]
+        if not all(p.exists() for p in paths):
+            a, b, _, _, gen_s = generate(workdir, args.n, max(1, args.n // 2))
+            paths = [a, b]
             print(f"generated {args.n:,} events in {gen_s:.1f}s under {workdir}", flush=True)
         trees: dict[str, Path | None] = {"this": None}
         for rev in args.baseline_rev:
             trees[rev] = export_rev(rev, workdir / rev)
-        res = measure(path, workdir, trees, args.reps, not args.skip_store)
+        res = measure(paths if args.prefilled else paths[:1], workdir, trees, args.reps,
+                      not args.skip_store)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
