@@ -250,12 +250,12 @@ def run_child(args: argparse.Namespace) -> None:
 
 
 # -- the driver -------------------------------------------------------------------------
-def spawn(*argv: str, src: Path | None = None) -> dict[str, Any]:
-    """Run one phase in a fresh interpreter (with the package under ``src``, if given);
-    its result line, plus wall time."""
+def spawn(*argv: str, src: Path | None = None, script: str = __file__) -> dict[str, Any]:
+    """Run one phase of ``script`` in a fresh interpreter (with the package under ``src``,
+    if given); its result line, plus wall time."""
     t0 = time.perf_counter()
     env = {**os.environ, "OPSWB_BENCH_SRC": str(src)} if src else None
-    proc = subprocess.run([sys.executable, __file__, "--phase", *argv], cwd=src or ROOT,
+    proc = subprocess.run([sys.executable, script, "--phase", *argv], cwd=src or ROOT,
                           check=False, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]

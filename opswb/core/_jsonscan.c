@@ -17,9 +17,11 @@
  *       deeper than MAX_DEPTH, or
  *   (d) a string holds a raw control byte (below 0x20), which JSON forbids, or
  *   (e) a number a double would misread: an exponent of three digits or more, or a
- *       number token longer than MAX_NUMBER_BYTES.
- * A line that is not suspect is therefore one JSON value (string contents aside: they
- * are skipped, not validated, but for control bytes) whose member names, all escape-free, are pairwise
+ *       number token longer than MAX_NUMBER_BYTES, or
+ *   (f) a string holds an escape JSON does not define, or a \uD800-\uDFFF escape
+ *       that is not half of a high-low pair (a lone surrogate, which I-JSON forbids).
+ * A line that is not suspect is therefore one JSON value (its strings' UTF-8 aside,
+ * which is not validated here) whose member names, all escape-free, are pairwise
  * distinct within each object. Escape-free names decode to equal strings exactly when
  * their bytes are equal (UTF-8 is a unique encoding), so (a) is exact for them.
  *
@@ -63,6 +65,34 @@ enum {
 };
 
 enum { R_CLEAN = 0, R_SUSPECT = 1, R_NOMEM = -1 };
+
+/* The envelope's top-level members (SPEC §2) that scan_envelopes reports; "payload"
+ * last (only its kind is needed). */
+#define N_FIELDS 6
+#define N_TEXT_FIELDS 5
+static const char *const FIELD_NAMES[N_FIELDS] = {
+    "tenant_id", "idempotency_key", "event_type", "source", "occurred_at", "payload"};
+
+enum { K_ABSENT = 0, K_STRING, K_OBJECT, K_NULL, K_OTHER };
+
+/* What one top-level member of the line holds: its kind and, for a string, its bytes
+ * inside the quotes and whether they hold an escape. */
+typedef struct {
+    int kind;
+    int escaped;
+    const unsigned char *s;
+    size_t len;
+} Field;
+
+/* The index in FIELD_NAMES of the (escape-free) name [s, s+len), or -1. */
+static int
+field_index(const unsigned char *s, size_t len)
+{
+    for (int f = 0; f < N_FIELDS; f++)
+        if (strlen(FIELD_NAMES[f]) == len && memcmp(FIELD_NAMES[f], s, len) == 0)
+            return f;
+    return -1;
+}
 
 static uint64_t
 fnv1a(const unsigned char *p, size_t n)
@@ -219,6 +249,60 @@ string_end(const unsigned char *p, const unsigned char *e, int *escaped)
 }
 
 static int
+hex4(const unsigned char *p, const unsigned char *e, unsigned *out)
+{
+    unsigned v = 0;
+    if (e - p < 4)
+        return 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            v |= (unsigned)((c | 0x20) - 'a' + 10);
+        else
+            return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Whether the escapes of the string contents [p, e) are JSON's (\" \\ \/ \b \f \n
+ * \r \t \uXXXX) and every \uD800-\uDFFF escape is half of a high-low pair: I-JSON
+ * forbids lone surrogates, and a reader that decodes the string refuses the rest. */
+static int
+valid_escapes(const unsigned char *p, const unsigned char *e)
+{
+    while ((p = memchr(p, '\\', (size_t)(e - p))) != NULL) {
+        unsigned u, low;
+        if (e - p < 2)
+            return 0;
+        switch (p[1]) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            p += 2;
+            continue;
+        case 'u':
+            if (!hex4(p + 2, e, &u))
+                return 0;
+            p += 6;
+            if (u >= 0xDC00 && u <= 0xDFFF)
+                return 0; /* a low half first */
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (e - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, e, &low) ||
+                    low < 0xDC00 || low > 0xDFFF)
+                    return 0; /* a high half without its low half */
+                p += 6;
+            }
+            continue;
+        default:
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
 push_name(Names *names, const unsigned char *name, size_t len)
 {
     if (names->len == names->cap) {
@@ -234,16 +318,21 @@ push_name(Names *names, const unsigned char *name, size_t len)
     return 0;
 }
 
-/* R_CLEAN, R_SUSPECT, or R_NOMEM for the line [p, e). */
+/* R_CLEAN, R_SUSPECT, or R_NOMEM for the line [p, e). With ``env`` (N_FIELDS entries),
+ * also what the top-level object's members named in FIELD_NAMES hold (filled in as
+ * they are met: meaningful only for a clean line). */
 static int
-scan_line(const unsigned char *p, const unsigned char *e, Names *names)
+scan_line(const unsigned char *p, const unsigned char *e, Names *names, Field *env)
 {
     unsigned char kind[MAX_DEPTH]; /* '{' or '[' per open container */
     size_t base[MAX_DEPTH];        /* where each open object's names start in names */
     int depth = 0;
     int state = S_VALUE;
+    int field = -1; /* the envelope member whose value comes next, at depth 1 */
 
     names->len = 0;
+    if (env != NULL)
+        memset(env, 0, N_FIELDS * sizeof(Field));
     while (p < e) {
         unsigned char c = *p;
         switch (c) {
@@ -259,6 +348,10 @@ scan_line(const unsigned char *p, const unsigned char *e, Names *names)
                 return R_SUSPECT;
             if (depth == MAX_DEPTH)
                 return R_SUSPECT;
+            if (field >= 0) {
+                env[field].kind = c == '{' ? K_OBJECT : K_OTHER;
+                field = -1;
+            }
             kind[depth] = c;
             base[depth] = names->len;
             depth++;
@@ -302,13 +395,21 @@ scan_line(const unsigned char *p, const unsigned char *e, Names *names)
             const unsigned char *q = string_end(s, e, &escaped);
             if (q == NULL)
                 return R_SUSPECT; /* unterminated string */
+            if (escaped && !valid_escapes(s, q))
+                return R_SUSPECT; /* an unknown escape, or a lone surrogate */
             if (state == S_KEY || state == S_FIRST_KEY) {
                 if (escaped)
                     return R_SUSPECT; /* escaped name: only an exact parse can compare */
                 if (push_name(names, s, (size_t)(q - s)) < 0)
                     return R_NOMEM;
+                if (env != NULL && depth == 1)
+                    field = field_index(s, (size_t)(q - s));
                 state = S_COLON;
             } else if (state == S_VALUE || state == S_FIRST_VALUE) {
+                if (field >= 0) {
+                    env[field] = (Field){K_STRING, escaped, s, (size_t)(q - s)};
+                    field = -1;
+                }
                 state = S_AFTER;
             } else {
                 return R_SUSPECT;
@@ -324,6 +425,10 @@ scan_line(const unsigned char *p, const unsigned char *e, Names *names)
                 t++;
             if (t == p || !valid_scalar(p, t))
                 return R_SUSPECT; /* a byte JSON does not allow here, or a bad token */
+            if (field >= 0) {
+                env[field].kind = t - p == 4 && memcmp(p, "null", 4) == 0 ? K_NULL : K_OTHER;
+                field = -1;
+            }
             state = S_AFTER;
             p = t;
             continue;
@@ -432,7 +537,7 @@ suspect_lines(PyObject *Py_UNUSED(self), PyObject *args)
             bad_at = k;
             break;
         }
-        int r = scan_line(bytes + start, bytes + end, &names);
+        int r = scan_line(bytes + start, bytes + end, &names, NULL);
         if (r == R_NOMEM) {
             nomem = 1;
             break;
@@ -468,8 +573,150 @@ done:
     return result;
 }
 
+/* A growing byte buffer (PyMem_Raw*: usable without the GIL). */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} Bytes;
+
+static int
+bytes_append(Bytes *b, const unsigned char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *buf = PyMem_RawRealloc(b->buf, cap);
+        if (buf == NULL)
+            return -1;
+        b->buf = buf;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/* A line the bulk reader may take as scanned (SPEC §2 "plain"): clean, an object from
+ * its first byte, tenant_id / idempotency_key / event_type escape-free strings whose
+ * first byte is printable ASCII other than a space, payload an object, source and
+ * occurred_at absent, null or escape-free strings. Any other line takes the exact
+ * per-line path. */
+static int
+plain_envelope(const unsigned char *p, const unsigned char *e, const Field *env)
+{
+    if (p >= e || *p != '{')
+        return 0;
+    for (int f = 0; f < 3; f++)
+        if (env[f].kind != K_STRING || env[f].escaped || env[f].len == 0 ||
+            env[f].s[0] < 33 || env[f].s[0] > 126)
+            return 0;
+    for (int f = 3; f < 5; f++)
+        if (env[f].kind == K_OBJECT || env[f].kind == K_OTHER ||
+            (env[f].kind == K_STRING && env[f].escaped))
+            return 0;
+    return env[5].kind == K_OBJECT;
+}
+
+PyDoc_STRVAR(scan_envelopes_doc,
+"scan_envelopes(data, offsets, /) -> (plain, fields)\n\n"
+"Every line ``data[offsets[i]:offsets[i+1]]`` scanned as suspect_lines does, and its\n"
+"envelope read in the same pass. ``plain``: a byte per line, 1 when the line is clean\n"
+"and a plain envelope (the bulk reader takes its fields from here), 0 when it must\n"
+"take the exact per-line path. ``fields``: for tenant_id, idempotency_key, event_type,\n"
+"source, occurred_at, a tuple (offsets, data, valid) of Arrow string buffers (int32\n"
+"offsets, UTF-8 bytes, a validity byte per line): a plain line's string, else null.");
+
+static PyObject *
+scan_envelopes(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer data, offs;
+    PyObject *offs_obj;
+    Py_ssize_t noffs;
+    PyObject *result = NULL;
+
+    if (!PyArg_ParseTuple(args, "y*O:scan_envelopes", &data, &offs_obj))
+        return NULL;
+    if (get_int64_buffer(offs_obj, &offs, &noffs, "offsets") < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    const Py_ssize_t n = noffs > 0 ? noffs - 1 : 0;
+    unsigned char *plain = PyMem_RawCalloc((size_t)n + 1, 1);
+    unsigned char *valid = PyMem_RawCalloc((size_t)(n + 1) * N_TEXT_FIELDS, 1);
+    int32_t *foffs = PyMem_RawMalloc((size_t)(n + 1) * N_TEXT_FIELDS * sizeof(int32_t));
+    Bytes out[N_TEXT_FIELDS] = {{NULL, 0, 0}};
+    Names names = {NULL, 0, 0};
+    Py_ssize_t bad_at = -1;
+    int nomem = plain == NULL || valid == NULL || foffs == NULL;
+    const unsigned char *bytes = data.buf;
+    const Py_ssize_t size = data.len;
+
+    Py_BEGIN_ALLOW_THREADS
+    for (int f = 0; !nomem && f < N_TEXT_FIELDS; f++)
+        foffs[f * (n + 1)] = 0;
+    for (Py_ssize_t i = 0; !nomem && i < n; i++) {
+        int64_t start = load_int64(offs.buf, i), end = load_int64(offs.buf, i + 1);
+        if (start < 0 || end < start || end > (int64_t)size) {
+            bad_at = i;
+            break;
+        }
+        Field env[N_FIELDS];
+        int r = scan_line(bytes + start, bytes + end, &names, env);
+        if (r == R_NOMEM) {
+            nomem = 1;
+            break;
+        }
+        plain[i] = r == R_CLEAN && plain_envelope(bytes + start, bytes + end, env);
+        for (int f = 0; f < N_TEXT_FIELDS; f++) {
+            if (plain[i] && env[f].kind == K_STRING) {
+                valid[f * (n + 1) + i] = 1;
+                if (out[f].len + env[f].len > INT32_MAX ||
+                    bytes_append(&out[f], env[f].s, env[f].len) < 0) {
+                    nomem = 1;
+                    break;
+                }
+            }
+            foffs[f * (n + 1) + i + 1] = (int32_t)out[f].len;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(names.items);
+
+    if (nomem) {
+        PyErr_NoMemory();
+    } else if (bad_at >= 0) {
+        PyErr_Format(PyExc_ValueError, "line %zd: its span is outside data (%zd bytes)",
+                     bad_at, size);
+    } else {
+        PyObject *fields = PyTuple_New(N_TEXT_FIELDS);
+        for (int f = 0; fields != NULL && f < N_TEXT_FIELDS; f++) {
+            PyObject *t = Py_BuildValue(
+                "(y#y#y#)", (const char *)(foffs + f * (n + 1)),
+                (Py_ssize_t)((n + 1) * sizeof(int32_t)),
+                out[f].buf ? out[f].buf : "", (Py_ssize_t)out[f].len,
+                (const char *)(valid + f * (n + 1)), n);
+            if (t == NULL)
+                Py_CLEAR(fields);
+            else
+                PyTuple_SET_ITEM(fields, f, t);
+        }
+        if (fields != NULL)
+            result = Py_BuildValue("(y#N)", (const char *)plain, n, fields);
+    }
+    for (int f = 0; f < N_TEXT_FIELDS; f++)
+        PyMem_RawFree(out[f].buf);
+    PyMem_RawFree(foffs);
+    PyMem_RawFree(valid);
+    PyMem_RawFree(plain);
+    PyBuffer_Release(&offs);
+    PyBuffer_Release(&data);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"suspect_lines", suspect_lines, METH_VARARGS, suspect_lines_doc},
+    {"scan_envelopes", scan_envelopes, METH_VARARGS, scan_envelopes_doc},
     {NULL, NULL, 0, NULL},
 };
 

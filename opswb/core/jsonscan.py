@@ -10,8 +10,12 @@ name), a string holds a raw control byte, a number is one a double misreads, or 
 follow the line (not one JSON value; nesting deeper than ``strictjson.MAX_DEPTH``;
 ``NaN``; a trailing comma...).
 
+``scan_envelopes`` runs the same scan over every line of a chunk and, in the same pass,
+reads the envelope's fields: with it the bulk reader needs no other parse of a clean line.
+
 ``NATIVE`` says whether the extension was built (it is optional: without a compiler the
-bulk reader keeps its orjson sub-batch check, ``jsonl_bulk._check_sub_batch``).
+bulk reader extracts the fields with DuckDB and keeps its orjson sub-batch check,
+``jsonl_bulk._check_sub_batch``; the two give the same staged rows).
 ``suspect_lines_py`` is the exact answer for duplicates, nesting and text ``json``
 refuses, one ``json`` parse per line: the reference the tests hold the scanner to.
 """
@@ -44,6 +48,24 @@ def _int64(values: Any) -> Any:
 
         return np.ascontiguousarray(values, dtype=np.int64)
     return array("q", values)
+
+
+ENVELOPE_FIELDS = ("tenant_id", "idempotency_key", "event_type", "source", "occurred_at")
+
+
+def scan_envelopes(data: Any, offsets: Any) -> tuple[bytes, tuple]:
+    """Every line ``data[offsets[i]:offsets[i + 1]]`` scanned as ``suspect_lines_native``
+    does, and its envelope read in the same pass (``NATIVE`` must be true): ``(plain,
+    fields)``. ``plain`` holds a byte per line, 1 when the line is clean and a plain
+    envelope (the three identity fields escape-free strings starting with printable
+    ASCII, ``payload`` an object, ``source``/``occurred_at`` absent, null or escape-free
+    strings, the line starting with ``{``); every other line must take the exact
+    per-line path. ``fields`` holds, for each of ``ENVELOPE_FIELDS``, Arrow string
+    buffers ``(int32 offsets, data, a validity byte per line)``: a plain line's string
+    (its bytes between the quotes), otherwise null."""
+    if _jsonscan is None:
+        raise RuntimeError("opswb._jsonscan is not built")
+    return _jsonscan.scan_envelopes(data, _int64(offsets))
 
 
 def suspect_lines_native(data: bytes, offsets: Any, lines: Any) -> list[int]:

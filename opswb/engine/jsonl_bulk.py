@@ -1,16 +1,17 @@
-"""JSON Lines in bulk: numpy splits the lines, DuckDB parses the envelopes.
+"""JSON Lines in bulk: numpy splits the lines, one scan reads the envelopes.
 
 The per-line Python path (``readers.read_jsonl``) parses and fingerprints every line at
 ~20 µs each. Here a chunk of lines becomes one Arrow string column without a Python
-object per line, and one DuckDB query (an in-memory instance, so the store stays free)
-extracts the envelope fields of every *plain* line: valid JSON, an object whose
-``tenant_id``/``idempotency_key``/``event_type`` are non-blank strings, whose ``payload``
-is an object and whose ``source``/``occurred_at`` are strings or absent. Every other line
-(not JSON, not UTF-8, missing fields, NaN, fields that start with whitespace or an escape,
-...) goes through ``envelope.stage_row``, so errors and edge cases read exactly as on the
-per-line path. One difference is left: an envelope member given twice in one line is read
-from its first occurrence here and from its last on the per-line path (RFC 8259 leaves
-duplicate names undefined; checking for them costs a third parse of every line).
+object per line, and the envelope fields of every *plain* line are read in bulk: valid
+I-JSON, an object whose ``tenant_id``/``idempotency_key``/``event_type`` are non-blank
+strings, whose ``payload`` is an object and whose ``source``/``occurred_at`` are strings
+or absent. With the C scanner (``core.jsonscan.scan_envelopes``) that is one pass over
+the chunk's bytes, the GIL released, which checks the I-JSON rules and takes the fields
+in the same pass; without it (the extension is optional) one DuckDB query extracts them
+and ``_not_ijson_plain`` checks the rules. Every other line (not JSON, not UTF-8, missing
+fields, NaN, duplicate names, lone surrogates, fields that start with whitespace or hold
+an escape, ...) goes through ``envelope.stage_row``, so errors and edge cases read
+exactly as on the per-line path.
 
 Fingerprints are computed only for arrivals that need one (SPEC §4's "same event"
 question only arises for a key seen more than once): here for those whose key arrives
@@ -158,17 +159,6 @@ def _check_sub_batch(data: bytes, cuts: list[int], idx: list[int], bad: Any) -> 
             bad[i] = True
 
 
-def _not_ijson_native(data: Any, offsets: Any, plain: Any) -> Any:
-    """``_not_ijson_plain`` with the C scanner (``core.jsonscan``): one pass over the
-    bytes, the GIL released, clears almost every line; the lines it cannot clear (nested
-    past ``MAX_DEPTH``, an equal name twice in one object, an escaped name, a number a
-    double would misread, text it cannot follow) take the exact per-line path."""
-    np = _np()
-    bad = np.zeros(len(plain), bool)
-    bad[jsonscan.suspect_lines_native(data, offsets, np.flatnonzero(plain))] = True
-    return bad
-
-
 def _not_ijson_plain(text: Any, plain: Any, suspect: Any) -> Any:
     """Of the lines DuckDB found plain, those that must take the per-line path after all
     (a numpy bool mask over every line): nested more than ``MAX_DEPTH`` by a bracket
@@ -182,12 +172,8 @@ def _not_ijson_plain(text: Any, plain: Any, suspect: Any) -> Any:
     by line."""
     np = _np()
     n = len(text)
-    offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset:text.offset + n + 1]
-    start, end = int(offsets[0]), int(offsets[-1])
-    offsets = offsets.astype(np.int64) - start
-    if jsonscan.NATIVE:  # reads the Arrow buffer in place: no copy of the chunk's text
-        return _not_ijson_native(memoryview(text.buffers()[2])[start:end], offsets, plain)
-    data = text.buffers()[2].to_pybytes()[start:end]
+    data, offsets = _text_spans(text)
+    data = bytes(data)
     arr = np.frombuffer(data, np.uint8)
     # Brackets per line: their positions, counted by line (a cumsum over every byte is
     # ten times slower).
@@ -210,27 +196,40 @@ def _not_ijson_plain(text: Any, plain: Any, suspect: Any) -> Any:
     return bad
 
 
-def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
-    """The staging table (``seq`` + ``STAGE_COLUMNS``) of a chunk's lines."""
+def _text_spans(text: Any) -> tuple[memoryview, Any]:
+    """The bytes of a string array's lines, in place, and its offsets from 0 (int64)."""
+    np = _np()
+    n = len(text)
+    offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset:text.offset + n + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    return memoryview(text.buffers()[2])[start:end], offsets.astype(np.int64) - start
+
+
+def _fields_native(text: Any) -> tuple[Any, dict[str, Any]]:
+    """``(plain, fields)`` of a chunk's lines from the C scanner's one pass
+    (``jsonscan.scan_envelopes``): a clean line's envelope needs no other parse."""
+    np, pa = _np(), _pa()
+    n = len(text)
+    flags, found = jsonscan.scan_envelopes(*_text_spans(text))
+    fields = {}
+    for name, (offsets, data, valid) in zip(jsonscan.ENVELOPE_FIELDS, found):
+        bitmap = np.packbits(np.frombuffer(valid, np.uint8), bitorder="little")
+        fields[name] = pa.Array.from_buffers(pa.string(), n, [
+            pa.py_buffer(bitmap), pa.py_buffer(offsets), pa.py_buffer(data)])
+    return np.frombuffer(flags, np.uint8).astype(bool), fields
+
+
+def _fields_duckdb(con: duckdb.DuckDBPyConnection, text: Any) -> tuple[Any, dict[str, Any]]:
+    """``(plain, fields)`` of a chunk's lines without the C scanner: DuckDB extracts the
+    envelopes (``_STAGE``), then ``_not_ijson_plain`` holds the plain ones to I-JSON."""
     pa = _pa()
-    import pyarrow.compute as pc
-
-
-    try:
-        text = lines.cast(pa.string())  # validates UTF-8 for the whole chunk at C speed
-    except pa.ArrowInvalid:
-        # Some line is not UTF-8: this chunk takes the per-line path.
-        from opswb.engine.readers import decode_line
-
-        return stage_table([decode_line(b.as_py()) for b in lines])
     n = len(text)
     lines_table = pa.table({"seq": pa.array(_np().arange(1, n + 1, dtype="int64")),
                             "text": text})
     # Record batches of 16k rows: DuckDB spreads an Arrow scan over them (zero-copy).
     con.register("_lines", pa.Table.from_batches(lines_table.to_batches(max_chunksize=16_384)))
     try:
-        staged = con.sql(_STAGE.replace("{suspect}", "false" if jsonscan.NATIVE
-                                        else _SUSPECT)).to_arrow_table()
+        staged = con.sql(_STAGE.replace("{suspect}", _SUSPECT)).to_arrow_table()
     finally:
         con.unregister("_lines")
     # DuckDB keeps insertion order (preserve_insertion_order); the columns below are
@@ -240,13 +239,31 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
         staged = staged.sort_by("seq")
         if staged.num_rows != n:
             raise RuntimeError(f"staging returned {staged.num_rows} rows for {n} lines")
-    schema = stage_schema()
     plain = staged.column("plain").combine_chunks().to_numpy(zero_copy_only=False)
     suspect = staged.column("suspect").combine_chunks().to_numpy(zero_copy_only=False)
-    odd = pa.array(~plain | _not_ijson_plain(text, plain, suspect))
+    plain = plain & ~_not_ijson_plain(text, plain, suspect)
+    return plain, {c: staged.column(c).combine_chunks() for c in jsonscan.ENVELOPE_FIELDS}
+
+
+def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
+    """The staging table (``seq`` + ``STAGE_COLUMNS``) of a chunk's lines."""
+    pa = _pa()
+    import pyarrow.compute as pc
+
+    try:
+        text = lines.cast(pa.string())  # validates UTF-8 for the whole chunk at C speed
+    except pa.ArrowInvalid:
+        # Some line is not UTF-8: this chunk takes the per-line path.
+        from opswb.engine.readers import decode_line
+
+        return stage_table([decode_line(b.as_py()) for b in lines])
+    n = len(text)
+    plain, fields = _fields_native(text) if jsonscan.NATIVE else _fields_duckdb(con, text)
+    schema = stage_schema()
+    odd = pa.array(~plain)
     odd_at = pc.indices_nonzero(odd).to_pylist()
     fixes = [stage_row(text[i].as_py()) for i in odd_at]
-    cols = {"seq": staged.column("seq").combine_chunks(), "text": text}
+    cols = {"seq": pa.array(_np().arange(1, n + 1, dtype="int64")), "text": text}
     for j, c in enumerate(STAGE_COLUMNS):
         if c == "text":
             continue
@@ -256,7 +273,7 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, lines: Any) -> Any:
         elif c in ("fingerprint", "error", "payload"):
             base = pa.nulls(n, typ)
         else:
-            base = staged.column(c).combine_chunks().cast(typ)
+            base = fields[c].cast(typ)
         if fixes:
             base = pc.replace_with_mask(base, odd, pa.array([r[j] for r in fixes], typ))
         cols[c] = base

@@ -81,3 +81,38 @@ def test_numbers_a_double_would_misread_are_suspect():
     lines = [b'{"n":1e-400}', b'{"n":1E400}', b'{"n":0.' + b"0" * 320 + b'1}',
              b'{"n":1e-40}', b'{"n":12.5e+99}', b'{"n":123456}']
     assert _scan(lines, jsonscan.suspect_lines_native) == {0, 1, 2}
+
+
+@needs_native
+def test_bad_escapes_and_lone_surrogates_are_suspect():
+    lines = [b'{"s":"\\ud800"}', b'{"s":"\\udc00\\ud800"}', b'{"s":"a\\ud83dx"}',
+             b'{"s":"\\x41"}', b'{"s":"\\u12G4"}', b'{"s":"\\ud83d\\ude00"}',
+             b'{"s":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9"}', b'["\\ud800\\u0041"]']
+    assert _scan(lines, jsonscan.suspect_lines_native) == {0, 1, 2, 3, 4, 7}
+
+
+@needs_native
+def test_scan_envelopes_reads_the_fields_of_plain_lines_only():
+    lines = [(b'{"tenant_id":"acme","idempotency_key":"k1","event_type":"t.x","source":null,'
+             b'"payload":{"tenant_id":"no"},"occurred_at":"2026-12-06"}'),
+             b'{"tenant_id":"\xc3\xa9","idempotency_key":"k","event_type":"t","payload":{}}',
+             b'{"tenant_id":"a","idempotency_key":"k","event_type":"t","payload":[]}',
+             b'{"tenant_id":"a","idempotency_key":"k\\n","event_type":"t","payload":{}}',
+             b'{"tenant_id":"a","idempotency_key":"k","event_type":"t","payload":{},"a":1,"a":2}',
+             b' {"tenant_id":"a","idempotency_key":"k","event_type":"t","payload":{}}',
+             b'{"tenant_id":"b","idempotency_key":"k\xe9\x94\xae","event_type":"t","payload":{}}']
+    data = b"".join(lines)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    plain, fields = jsonscan.scan_envelopes(data, offsets)
+    assert list(plain) == [1, 0, 0, 0, 0, 0, 1]
+    got = {}
+    for name, (offs, text, valid) in zip(jsonscan.ENVELOPE_FIELDS, fields):
+        cuts = memoryview(offs).cast("i").tolist()
+        got[name] = [text[cuts[i]:cuts[i + 1]].decode() if valid[i] else None
+                     for i in range(len(lines))]
+    assert got["tenant_id"] == ["acme", None, None, None, None, None, "b"]
+    assert got["idempotency_key"][6] == "k\u952e"  # raw UTF-8 after an ASCII first byte
+    assert got["source"] == [None] * 7
+    assert got["occurred_at"][0] == "2026-12-06"

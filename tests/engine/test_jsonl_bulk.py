@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from opswb.core import jsonscan
 from opswb.core.fingerprint import loads
 from opswb.core.staging import stage_table
 from opswb.engine.jsonl_bulk import read_jsonl_bulk
@@ -72,9 +73,19 @@ def _comparable(row: dict) -> dict:
         | {"payload": loads(payload) if payload is not None else None}
 
 
+@pytest.fixture(params=["C scanner", "DuckDB + orjson"])
+def scanner(request, monkeypatch):
+    """The bulk reader with the C scanner (one pass reads every clean envelope) and as
+    it runs where the extension was not built (DuckDB extracts, orjson checks)."""
+    if request.param == "C scanner" and not jsonscan.NATIVE:
+        pytest.skip("built without a C compiler")
+    monkeypatch.setattr(jsonscan, "NATIVE", request.param == "C scanner")
+    return request.param
+
+
 @pytest.mark.parametrize("size", [1, 3, 7, 1000])
 @pytest.mark.parametrize("ending", [b"\n", b""], ids=["final newline", "no final newline"])
-def test_odd_lines_stage_as_on_the_per_line_path(tmp_path, size, ending):
+def test_odd_lines_stage_as_on_the_per_line_path(tmp_path, size, ending, scanner):
     path = tmp_path / "odd.jsonl"
     path.write_bytes(b"\n".join(ODD_LINES) + ending)
     bulk, line = list(read_jsonl_bulk(path, 0, size)), list(read_jsonl(path, 0, size))
@@ -88,7 +99,7 @@ def test_odd_lines_stage_as_on_the_per_line_path(tmp_path, size, ending):
     assert 0 < sum(in_text) < len(in_text) if size < len(ODD_LINES) else sum(in_text) == 0
 
 
-def test_generated_and_sample_data_stage_alike(tmp_path):
+def test_generated_and_sample_data_stage_alike(tmp_path, scanner):
     gen = write_jsonl(tmp_path / "gen.jsonl", 3000, seed=3, dup_rate=0.1,
                       conflict_rate=0.05, unknown_rate=0.02, invalid_rate=0.05)
     for path in (gen, SAMPLE):
@@ -178,7 +189,7 @@ def test_a_key_first_stored_without_fingerprint_still_conflicts_and_shows_first_
     assert decision == ["LAST chosen"]
 
 
-def test_long_lines_are_chunked_by_bytes(tmp_path, monkeypatch):
+def test_long_lines_are_chunked_by_bytes(tmp_path, monkeypatch, scanner):
     """Lines too long for a chunk's byte cap make smaller chunks, never a lost line."""
     monkeypatch.setattr("opswb.engine.jsonl_bulk._MAX_BYTES", 1 << 16)  # 64 KiB, the least read
     path = tmp_path / "odd.jsonl"
