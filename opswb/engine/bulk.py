@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from opswb.core.errors import OpswbError
-from opswb.engine.resolutions import resolve_one
+from opswb.engine.foureyes import resolve as resolve_or_propose
 from opswb.engine.setwise import decide_batch, failure
 from opswb.store.base import Store
 
@@ -49,7 +49,11 @@ def resolve_all(store: Store, targets: list[str], decision: dict,
 def _alone(store: Store, ex_id: str, decision: dict) -> dict:
     try:
         with store.write() as db:
-            ex = resolve_one(db, ex_id, **decision)
-            return {"exception_id": str(ex_id), "status": ex["status"]}
+            ex = resolve_or_propose(db, ex_id, decision.get("action"), decision.get("actor"),
+                                    decision.get("resolution_notes"),
+                                    decision.get("canonical_raw_id"),
+                                    decision.get("override_patch"))
+            status = "proposed" if ex.get("pending") and ex["status"] == "open" else ex["status"]
+            return {"exception_id": str(ex_id), "status": status}
     except OpswbError as e:
         return failure(ex_id, e)

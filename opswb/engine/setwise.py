@@ -19,6 +19,7 @@ from opswb.core.errors import Conflict, InvalidRequest, NotFound, OpswbError
 from opswb.core.fingerprint import dumps, fingerprint
 from opswb.core.models import Action, ReasonCode, Status
 from opswb.core.records import parse_id
+from opswb.engine.foureyes import propose
 from opswb.engine.resolutions import (
     _parse_patch,
     compose_replay,
@@ -54,6 +55,7 @@ def decide_batch(db: Session, ids: list[str], decision: dict) -> list[dict]:
     at: dict[str, int] = {}  # an exception's position, by its id
     batch: list[dict] = []
     seen: set[int] = set()
+    approvals: dict[Any, bool] = {}  # tenant -> does a policy ask for four eyes?
     for n, (raw, ex_id) in enumerate(zip(ids, wanted)):
         ex = found.get(ex_id) if ex_id is not None else None
         error = _refusal(raw, ex, act, canonical, patch)
@@ -62,6 +64,8 @@ def decide_batch(db: Session, ids: list[str], decision: dict) -> list[dict]:
         seen.add(ex_id)
         if error is not None:
             results[n] = failure(raw, error)
+        elif act is Action.OVERRIDE_AND_REPLAY and _four_eyes(db, ex, approvals):
+            results[n] = _proposed(db, raw, ex, decision)
         elif ex["reason_code"] == ReasonCode.INVALID_EVENT or (
                 act is Action.OVERRIDE_AND_REPLAY and canonical not in (None, "")
                 and not is_last(canonical)):
@@ -90,6 +94,24 @@ def _refusal(raw: Any, ex: dict | None, act: Action, canonical: Any,
         return InvalidRequest(f"canonical_raw_id 'last' applies to IDEMPOTENCY_CONFLICT "
                               f"only; exception {ex['exception_id']} is {ex['reason_code']}")
     return None
+
+
+def _four_eyes(db: Session, ex: dict, approvals: dict[Any, bool]) -> bool:
+    tenant = ex["tenant_id"]
+    if tenant not in approvals:
+        approvals[tenant] = db.needs_approval(tenant, Action.OVERRIDE_AND_REPLAY.value)
+    return approvals[tenant]
+
+
+def _proposed(db: Session, raw: Any, ex: dict, decision: dict) -> dict:
+    """Under a four-eyes policy a bulk override is what a single one is (SPEC §15): a
+    proposal per exception, for another approver; nothing is delivered yet."""
+    try:
+        propose(db, ex, decision.get("actor"), decision.get("resolution_notes"),
+                decision.get("canonical_raw_id"), decision.get("override_patch"))
+        return {"exception_id": str(raw), "status": "proposed"}
+    except _REFUSALS as e:
+        return failure(raw, e)
 
 
 def _one(db: Session, raw: Any, decision: dict) -> dict:

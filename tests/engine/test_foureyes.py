@@ -81,3 +81,26 @@ def test_claims_and_comments(proposed):
     with pytest.raises(opswb.NotFound):
         proposed.claim("999", "bob")
     assert proposed.verify_audit()["ok"]
+
+
+def test_a_bulk_override_under_a_policy_is_a_proposal_per_exception(store_url):
+    """A bulk decision is no way around four eyes: each override becomes a proposal,
+    nothing is delivered until another approver approves it; a tenant without a policy
+    is decided at once."""
+    wb = opswb.connect(store_url)
+    wb.ingest_batch([ev("K", P1), ev("K", P2), ev("L", P1), ev("L", P2),
+                     ev("M", P1, tenant="globex"), ev("M", P2, tenant="globex")])
+    wb.set_policy(REPLAY, "acme", "root")
+    ids = [e["exception_id"] for e in wb.list_exceptions()["items"]]
+    out = wb.resolve_many(ids=ids, action=REPLAY, actor="ann", resolution_notes="take LAST",
+                          canonical_raw_id="last")
+    by_key = {wb.exception(r["exception_id"])["idempotency_key"]: r["status"]
+              for r in out["results"]}
+    assert by_key == {"K": "proposed", "L": "proposed", "M": "resolved"}
+    for key in ("K", "L"):
+        assert len(wb.key("acme", key)["deliveries"]) == 1  # the first only
+    pending = wb.list_exceptions(pending=True)["items"]
+    assert sorted(e["idempotency_key"] for e in pending) == ["K", "L"]
+    ex = wb.approve(pending[0]["exception_id"], "bob", "checked")
+    assert ex["status"] == "resolved"
+    assert len(wb.key("acme", pending[0]["idempotency_key"])["deliveries"]) == 2

@@ -125,7 +125,7 @@ def test_a_bulk_commits_in_batches_and_keeps_each_outcome(local_wb, monkeypatch)
     local_wb.ingest_batch([ev(f"u{i}", {"a": i}, "invoice.paid") for i in range(7)])
     ids = [e["exception_id"] for e in local_wb.list_exceptions()["items"]]
     monkeypatch.setattr(bulk, "BATCH_ITEMS", 3)
-    real_batch, real_one = bulk.decide_batch, bulk.resolve_one
+    real_batch, real_one = bulk.decide_batch, bulk.resolve_or_propose
 
     def batch_fails_after_writing(db, batch, decision):  # a store failure mid-batch
         out = real_batch(db, batch, decision)
@@ -133,14 +133,14 @@ def test_a_bulk_commits_in_batches_and_keeps_each_outcome(local_wb, monkeypatch)
             raise StoreError("disk went away")
         return out
 
-    def fails_after_writing(db, ex_id, **decision):  # and again for that item alone
-        out = real_one(db, ex_id, **decision)
+    def fails_after_writing(db, ex_id, *decision):  # and again for that item alone
+        out = real_one(db, ex_id, *decision)
         if ex_id == ids[4]:
             raise StoreError("disk went away")
         return out
 
     monkeypatch.setattr(bulk, "decide_batch", batch_fails_after_writing)
-    monkeypatch.setattr(bulk, "resolve_one", fails_after_writing)
+    monkeypatch.setattr(bulk, "resolve_or_propose", fails_after_writing)
     out = local_wb.resolve_many(ids=ids + ["999"], action="mark_resolved_no_replay", **NOTE)
     status = {r["exception_id"]: r["status"] for r in out["results"]}
     assert status == {**{i: "resolved" for i in ids if i != ids[4]},

@@ -12,6 +12,7 @@ from opswb.console.panels.resolve import NO_REPLAY, REPLAY, default_actor
 from opswb.core.errors import InvalidRequest
 
 ACTIONS = (("Mark resolved, no replay", NO_REPLAY), ("Replay each as received", REPLAY))
+DONE = ("resolved", "proposed")  # a proposal (four eyes, SPEC §15) is no failure
 
 
 class BulkPanel(widgets.VBox):
@@ -76,14 +77,18 @@ class BulkPanel(widgets.VBox):
         out = self.wb.resolve_many(ids=list(self.selected_ids), action=self._action.value,
                                    actor=self._actor.value, resolution_notes=self._notes.value)
         results = out["results"]
-        ok = sum(1 for r in results if r["status"] == "resolved")
+        ok = sum(1 for r in results if r["status"] in DONE)
         self._results.value = table(
             ["exception", "outcome", "message"],
             [[r["exception_id"], r["status"], r.get("error") or ""] for r in results],
             "opswb-table opswb-bulk-table",
-            ["opswb-ok-row" if r["status"] == "resolved" else "opswb-error-row"
+            ["opswb-ok-row" if r["status"] in DONE else "opswb-error-row"
              for r in results])
+        proposed = sum(1 for r in results if r["status"] == "proposed")
         message = f"{ok} of {len(results)} resolved"
+        if proposed:
+            message = (f"{ok} of {len(results)} decided ({proposed} proposed for another "
+                       "approver)")
         (self.status.ok if ok == len(results) else self.status.error)(message)
         self.result = out
         return out

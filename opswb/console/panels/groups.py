@@ -306,7 +306,7 @@ def plan_html(plan: dict, choice: str, g: dict, tenant: str) -> str:
 def summary_html(counts: Counter, results: list[dict]) -> str:
     """Outcome counts, and the failures (the first ``MAX_FAILURES``)."""
     parts = ", ".join(f"{esc(k)}: {v:,}" for k, v in sorted(counts.items()))
-    failed = [r for r in results if r["status"] != "resolved"]
+    failed = [r for r in results if r["status"] not in ("resolved", "proposed")]
     listing = table(["exception", "outcome", "message"],
                     [[r["exception_id"], r["status"], r.get("error") or ""]
                      for r in failed[:MAX_FAILURES]],
