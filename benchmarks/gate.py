@@ -51,6 +51,8 @@ from fastapi.responses import Response
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from ingest import export_rev  # the baseline commit, unpacked as ingest.py does
 
 WARMUP = 3
 
@@ -250,17 +252,6 @@ class Replicas:
 
 def opswb_argv(db: Path | str) -> list[str]:
     return [sys.executable, "-m", "opswb.cli", "serve", "--db", str(db), "--host", "127.0.0.1"]
-
-
-def export_rev(rev: str, workdir: Path) -> Path:
-    """The package as commit ``rev`` had it, unpacked under ``workdir``."""
-    dest = workdir / "baseline-src"
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "opswb", "data"],
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
 
 
 def build_big(db: Path, n: int, workdir: Path) -> None:

@@ -1,10 +1,9 @@
 """Storing and classifying one chunk of arrivals, set-wise, in the caller's transaction.
 
-This is SPEC §5's table as SQL: the chunk is staged, its contested keys (contested.py)
-joined against their key records and classified in arrival order with window functions;
-a key's only arrival is processed (or unknown) by plain inserts. Raws, exceptions,
-deliveries and key records are written in a handful of statements. No Python loop runs
-per event here, except over the few exceptions a chunk opens.
+SPEC §5's table as SQL: the chunk is staged, its contested keys joined with their key
+records and classified in arrival order with window functions, a key's only arrival
+processed (or unknown) by plain inserts; no Python loop per event but over the few
+exceptions a chunk opens. A small chunk in serve mode goes the short way (``small``).
 """
 
 from __future__ import annotations
@@ -326,12 +325,11 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     """Store and classify ``rows`` (staged tuples, or their ``stage_table``) inside the
     caller's transaction. ``origin`` is the chunk's, or a list of one per arrival.
 
-    Returns the §10 counts of this chunk and, when ``with_outcomes``, what became of each
-    arrival, in input order (SPEC §9's ``results``, ``storage.arrival_results``), read
-    from the rows the classification made; a bulk ingest leaves it off. An ingest of
-    several chunks passes the same ``recent``: it serves stored raws of the previous
-    chunk, then holds this one. ``gate``: the held store's cache of what the small path
-    reads (``gatecache``); a chunk that goes the full way invalidates it.
+    Returns the §10 counts and, when ``with_outcomes``, what became of each arrival in
+    input order (SPEC §9's ``results``; a bulk ingest leaves it off). An ingest of several
+    chunks passes the same ``recent`` (the previous chunk's raws, then this one's).
+    ``gate``: the held store's small-path cache; a chunk that goes the full way
+    invalidates it.
     """
     table = rows if hasattr(rows, "num_rows") else stage_table(rows)
     origin_col = isinstance(origin, list)  # one per arrival
