@@ -7,7 +7,9 @@ answers for the same question. Errors: one line on stderr, a non-zero exit, noth
 from __future__ import annotations
 
 import functools
+import getpass
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -28,10 +30,10 @@ app.add_typer(types_app, name="types")
 Db = Annotated[str | None, typer.Option(
     "--db", help="Store path or `opswb serve` URL (default OPSWB_DB, then data/opswb.duckdb).")]
 Json = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
-Actor = Annotated[str | None, typer.Option("--actor", envvar="OPSWB_ACTOR",
+Actor = Annotated[str | None, typer.Option("--actor",
                                             help="Who decides (default OPSWB_ACTOR, else "
                                                  "the OS user; over a URL, the token's "
-                                                 "name).")]
+                                                 "name, and another name is refused).")]
 Notes = Annotated[str | None, typer.Option("--notes", help="Why (required).")]
 TypeNotes = Annotated[str | None, typer.Option("--notes", help="Why (optional; audited).")]
 
@@ -62,15 +64,15 @@ def _wb(db: str | None, create: bool = False):
 
 
 def acting(actor: str | None, wb: Any) -> str:
-    """Who a decision is recorded under (SPEC §15): ``--actor``/``OPSWB_ACTOR``, else the
-    OS user; over a URL, empty unless given, and the server records the token's name."""
+    """Who a decision is recorded under (SPEC §15). Embedded: ``--actor``, else
+    ``OPSWB_ACTOR``, else the OS user. Over a URL the token's name: only an explicit
+    ``--actor`` is sent (the server refuses one that is not the token's name), never a
+    default, which would name someone the token is not."""
     if actor and actor.strip():
         return actor
     if getattr(wb, "remote", False):
         return ""
-    import getpass
-
-    return getpass.getuser()
+    return os.environ.get("OPSWB_ACTOR", "").strip() or getpass.getuser()
 
 
 def command(fn):

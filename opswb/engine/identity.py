@@ -27,6 +27,18 @@ TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
+def acting_as(caller: str, given: str | None) -> str:
+    """The actor a call over HTTP is recorded under: the caller's token name (SPEC §15),
+    the bootstrap token's (``admin``) included. ``given`` may be left out or repeat it;
+    any other name is refused, before anything changes."""
+    name = (given or "").strip()
+    if not name or name == caller:
+        return caller
+    raise InvalidRequest(f"actor {given!r} is not the caller: this token is {caller!r}; "
+                         "leave actor out (the audit records the token's name), or call "
+                         "with that person's own token")
+
+
 def token_hash(token: str) -> str:
     """The stored form of a token: its sha256, hex."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -23,6 +23,7 @@ import opswb
 from opswb.workbench import remote as remote_mod
 from opswb.workbench.local import LocalWorkbench
 from tests.helpers import ev, write_jsonl
+from tests.support.people import PeopleAuth, PeopleWorkbench, mint_people
 from tests.support.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +34,10 @@ NOTE = {"actor": "ann", "resolution_notes": "checked with billing"}
 
 @pytest.fixture(scope="module")
 def api(serve_url):
-    """An HTTP client with the server's token."""
+    """An HTTP client with the server's token; a body naming an actor goes with that
+    person's own token (SPEC §15, ``tests/support/people.py``)."""
     url, token = serve_url
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                      timeout=30) as client:
+    with httpx.Client(base_url=url, auth=PeopleAuth(url, token), timeout=30) as client:
         yield client
 
 
@@ -380,8 +381,9 @@ def test_eight_concurrent_resolves_one_wins_seven_conflict_one_audit_entry(serve
     codes: list[int] = []
 
     def attempt(i: int) -> None:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                          timeout=30) as c:
+        people = PeopleAuth(url, token)
+        people.token_of(f"op{i}")  # op{i}'s own token, minted before the race starts
+        with httpx.Client(base_url=url, auth=people, timeout=30) as c:
             barrier.wait()
             r = c.post(f"/v1/exceptions/{ex_id}/resolve", json={
                 "action": "mark_resolved_no_replay", "actor": f"op{i}",
@@ -420,7 +422,7 @@ def test_remote_file_ingest_resumes_and_skips_by_batch_ids(serve_url, tmp_path, 
     monkeypatch.setattr(remote_mod, "BATCH_ROWS", 3)
     lines = [ev(f"F{i}", P1, tenant="tfile") for i in range(7)] + ["{broken"]
     path = write_jsonl(tmp_path / "events.jsonl", lines)
-    wb = opswb.connect(serve_url.url, token=serve_url.token)
+    wb = PeopleWorkbench(serve_url.url, serve_url.token)
     # a client that died after its first batch: the retry sends only what is missing
     body = b"".join(path.read_bytes().splitlines(keepends=True)[:3])
     digest = __import__("opswb.engine.readers", fromlist=["file_hash"]).file_hash(path)
@@ -494,7 +496,7 @@ def test_remote_workbench_has_the_local_methods_and_signatures():
 
 
 def test_remote_errors_are_the_engine_errors(serve_url, api):
-    wb = opswb.connect(serve_url.url, token=serve_url.token)
+    wb = PeopleWorkbench(serve_url.url, serve_url.token)
     ex_id = _conflict(api, "terrors")
     with pytest.raises(opswb.NotFound):
         wb.exception("no-such-id")
@@ -516,6 +518,33 @@ def test_remote_errors_are_the_engine_errors(serve_url, api):
         opswb.connect("http://127.0.0.1:9", token="x").health()
 
 
+def test_a_plain_remote_workbench_acts_as_its_token(serve_url, api):
+    """``opswb.connect(URL, token=…)`` with the bootstrap token: naming someone else is
+    the server's 422 (InvalidRequest) and changes nothing; no name is ``admin``."""
+    wb = opswb.connect(serve_url.url, token=serve_url.token)
+    ex_id = _conflict(api, "tplain")
+    before = (wb.exception(ex_id), wb.verify_audit()["checked"])
+    with pytest.raises(opswb.InvalidRequest, match="'alice' is not the caller: this token "
+                                                   "is 'admin'"):
+        wb.resolve(ex_id, action="mark_resolved_no_replay", actor="alice",
+                   resolution_notes="as alice")
+    with pytest.raises(opswb.InvalidRequest, match="'alice' is not the caller"):
+        wb.comment(ex_id, "as alice", actor="alice")
+    # routes that take no actor: the workbench refuses the name before sending anything
+    for call in (lambda: wb.unclaim(ex_id, actor="alice"),
+                 lambda: wb.set_policy(tenant_id="tplain", actor="alice"),
+                 lambda: wb.add_token("tplain-vic", "viewer", actor="alice")):
+        with pytest.raises(opswb.InvalidRequest, match="'alice' is not the caller"):
+            call()
+    assert (wb.exception(ex_id), wb.verify_audit()["checked"]) == before
+    assert "tplain-vic" not in {t["name"] for t in wb.tokens()}
+    done = wb.resolve(ex_id, action="mark_resolved_no_replay", actor="",
+                      resolution_notes="as the token")
+    assert done["actor"] == "admin"
+    assert wb.audit(exception_id=ex_id)[0]["actor"] == "admin"
+    wb.close()
+
+
 def _scrub(value):
     """Drop timestamps: the only thing two stores fed the same input may disagree on."""
     if isinstance(value, dict):
@@ -530,6 +559,7 @@ def test_local_and_remote_workbenches_answer_alike(local_wb, remote_wb, tmp_path
     lines = [ev("A", P1), ev("A", P2), ev("B", P1, event_type="x.unknown"), ev("C", P1),
              ev("C", P1, source="retry"), "{not json", ev("D", P1, tenant="other")]
     path = write_jsonl(tmp_path / "same.jsonl", lines)
+    mint_people(local_wb.db)  # the people the remote store holds, so the audits match
     results = []
     for wb in (local_wb, remote_wb):
         summary = wb.ingest(str(path))

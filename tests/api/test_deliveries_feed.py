@@ -12,14 +12,16 @@ import httpx
 import pytest
 
 from tests.helpers import ev, run_async
+from tests.support.people import PeopleAuth
 from tests.support.server import ServerProcess
 
 NOTE = {"actor": "ann", "resolution_notes": "replayed after checking"}
 
 
 def _client(served, timeout: float = 60) -> httpx.Client:
+    """The bootstrap token; a decision naming ``ann`` goes with her own token (SPEC §15)."""
     return httpx.Client(base_url=served.url, timeout=timeout,
-                        headers={"Authorization": f"Bearer {served.token}"})
+                        auth=PeopleAuth(served.url, served.token))
 
 
 @pytest.fixture

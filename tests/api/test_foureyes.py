@@ -149,25 +149,62 @@ def test_claim_and_comments(people):
     assert blank.status_code == 422
 
 
-def test_the_bootstrap_token_may_not_act_under_a_named_tokens_name(people):
-    """The shared bootstrap token may still name a person without a token (scripts from
-    before §15), never one who has a token: their entries come only from their token, so
-    four eyes cannot be played by one holder of the bootstrap token as amy then abe."""
+def _acting_calls(ex_id: str, actor: str) -> list[tuple[str, str, dict]]:
+    """Every call whose body (or query) names an actor: ``(method, path, json|params)``."""
+    note = {"actor": actor, "resolution_notes": "as someone"}
+    return [
+        ("POST", f"/v1/exceptions/{ex_id}/resolve",
+         {**note, "action": "mark_resolved_no_replay"}),
+        ("POST", "/v1/exceptions/resolve", {**note, "action": "mark_resolved_no_replay",
+                                            "ids": [ex_id]}),
+        ("POST", f"/v1/exceptions/{ex_id}/reopen", note),
+        ("POST", f"/v1/exceptions/{ex_id}/approve", note),
+        ("POST", f"/v1/exceptions/{ex_id}/reject", note),
+        ("POST", f"/v1/exceptions/{ex_id}/claim", {"actor": actor}),
+        ("POST", f"/v1/exceptions/{ex_id}/comments", {"actor": actor, "text": "hello"}),
+        ("POST", "/v1/types", {"actor": actor, "event_type": "fe.boot", "tenant_id": "fe-boot"}),
+        ("DELETE", "/v1/types", {"actor": actor, "event_type": "payment.captured",
+                                 "tenant_id": "fe-boot"}),
+    ]
+
+
+def _everything(c: httpx.Client, ex_id: str) -> tuple:
+    return (c.get(f"/v1/exceptions/{ex_id}").json(), c.get("/v1/audit/verify").json(),
+            c.get("/v1/types", params={"tenant_id": "fe-boot"}).json())
+
+
+def test_the_bootstrap_token_acts_only_as_admin(people):
+    """SPEC §15, the bootstrap token included: a body ``actor`` naming anyone but the
+    token's name (``admin``) is 422 on every call that takes one, and changes nothing;
+    a person with no token of their own is no exception."""
     ex_id = _propose(people, "fe-boot", who="amy")
-    before = people["vic"].get(f"/v1/exceptions/{ex_id}").json()
-    for name in ("abe", " abe ", "vic"):  # an approver, padded, a viewer: each has a token
-        r = people["admin"].post(f"/v1/exceptions/{ex_id}/approve", json={
-            "actor": name, "resolution_notes": "as abe"})
-        assert r.status_code == 422 and "has a token of its own" in r.json()["error"]
-    r = people["admin"].post(f"/v1/exceptions/{ex_id}/comments", json={
-        "actor": "olga", "text": "as olga"})
-    assert r.status_code == 422
-    assert people["vic"].get(f"/v1/exceptions/{ex_id}").json() == before
-    r = people["admin"].post(f"/v1/exceptions/{ex_id}/comments", json={
-        "actor": "night-shift", "text": "a person without a token"})
-    assert r.status_code == 200 and r.json()["comments"][-1]["author"] == "night-shift"
+    before = _everything(people["vic"], ex_id)
+    for name in ("alice", "abe", " abe ", "vic", "night-shift"):
+        for method, path, fields in _acting_calls(ex_id, name):
+            where = {"params" if method == "DELETE" else "json": fields}
+            r = people["admin"].request(method, path, **where)
+            assert r.status_code == 422, (method, path, name, r.text)
+            assert r.json()["error"] == (
+                f"actor {name!r} is not the caller: this token is 'admin'; leave actor out "
+                "(the audit records the token's name), or call with that person's own "
+                "token"), r.json()
+    assert _everything(people["vic"], ex_id) == before
+
+
+def test_the_bootstrap_token_is_recorded_as_admin(people):
+    """Without ``actor``, or naming itself, the bootstrap token's decisions are ``admin``'s."""
+    ex_id = _propose(people, "fe-admin", who="amy")
+    r = people["admin"].post(f"/v1/exceptions/{ex_id}/claim", json={"actor": "admin"})
+    assert r.status_code == 200 and r.json()["assignee"] == "admin"
+    r = people["admin"].post(f"/v1/exceptions/{ex_id}/comments", json={"text": "mine"})
+    assert r.status_code == 200 and r.json()["comments"][-1]["author"] == "admin"
     r = people["admin"].post(f"/v1/exceptions/{ex_id}/reject", json={
         "resolution_notes": "as the bootstrap admin"})
     assert r.status_code == 200 and r.json()["actor"] is None
+    r = people["admin"].post(f"/v1/exceptions/{ex_id}/resolve", json={
+        "action": "mark_resolved_no_replay", "actor": " admin ", "resolution_notes": "done"})
+    assert r.status_code == 200 and r.json()["actor"] == "admin"
     trail = people["vic"].get("/v1/audit", params={"exception_id": ex_id}).json()["items"]
-    assert (trail[0]["action"], trail[0]["actor"]) == ("reject", "admin")
+    assert [(e["action"], e["actor"]) for e in trail][:4] == [
+        ("mark_resolved_no_replay", "admin"), ("reject", "admin"), ("comment", "admin"),
+        ("claim", "admin")]

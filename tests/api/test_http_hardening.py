@@ -16,6 +16,7 @@ import pytest
 
 import opswb
 from tests.helpers import ev, run_async
+from tests.support.people import PeopleAuth
 from tests.support.server import ServerProcess
 
 P1 = {"amount": 1200, "currency": "EUR"}
@@ -28,9 +29,10 @@ NOT_ONE = ["01", "001", "+1", " 1", "1 ", "1\n", "\t1", "1.0", "1.", "1e0", "0x1
 
 @pytest.fixture
 def http(remote_wb):
-    """A raw HTTP client on the test's own server (a fresh store)."""
+    """A raw HTTP client on the test's own server (a fresh store); a body naming an actor
+    goes with that person's own token (SPEC §15)."""
     with httpx.Client(base_url=remote_wb.url, timeout=30,
-                      headers={"Authorization": f"Bearer {remote_wb.token}"}) as client:
+                      auth=PeopleAuth(remote_wb.url, remote_wb.token)) as client:
         yield client
 
 
@@ -47,6 +49,7 @@ def _conflict_one(http) -> str:
 @pytest.mark.parametrize("spelling", NOT_ONE)
 def test_other_spellings_of_an_id_are_404_on_every_route(http, spelling):
     one = _conflict_one(http)
+    trail = http.get("/v1/audit").json()["items"]  # the people's tokens (tests/support)
     path = quote(spelling, safe="")
     for method, url, body in [
             ("GET", f"/v1/exceptions/{path}", None),
@@ -67,7 +70,7 @@ def test_other_spellings_of_an_id_are_404_on_every_route(http, spelling):
     assert audit.status_code == 200 and audit.json()["items"] == []
     # exception "1" is untouched: still open, no audit entry
     assert http.get(f"/v1/exceptions/{one}").json()["status"] == "open"
-    assert http.get("/v1/audit").json()["items"] == []
+    assert http.get("/v1/audit").json()["items"] == trail
 
 
 def test_a_canonical_raw_id_must_be_the_exact_string(http):
@@ -95,6 +98,7 @@ def test_a_cursor_must_be_the_exact_string(http):
 @pytest.mark.parametrize("spelling", ["01", "+1", " 1", "1.0", "1e0", ".", "..", "%31"])
 def test_the_workbench_takes_only_the_exact_id(wb, spelling):
     wb.ingest([ev("K", P1), ev("K", P2)])
+    trail = wb.audit()  # remote: the people's tokens (tests/support/people.py)
     assert [e["exception_id"] for e in wb.list_exceptions()["items"]] == ["1"]
     with pytest.raises(opswb.NotFound, match="no exception"):
         wb.exception(spelling)
@@ -107,7 +111,7 @@ def test_the_workbench_takes_only_the_exact_id(wb, spelling):
     assert wb.resolve_many(ids=[spelling], action="mark_resolved_no_replay",
                            **NOTE)["results"][0]["status"] == "not_found"
     assert wb.audit(exception_id=spelling) == []
-    assert wb.exception("1")["status"] == "open" and wb.audit() == []
+    assert wb.exception("1")["status"] == "open" and wb.audit() == trail
 
 
 # ---- 2. a 500 names no internal type or trace; the server's log has them (§9) ---------

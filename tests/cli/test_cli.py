@@ -241,10 +241,12 @@ def test_audit_over_a_serve_url_is_the_api_answer(serve_url, tmp_path):
     page = json.loads(run("exceptions", "--db", serve_url.url, "--tenant", "audit-cli",
                           "--json", env=env).stdout)
     first = page["items"][0]["exception_id"]
-    r = run("resolve", first, "--db", serve_url.url, "--action", "mark_resolved_no_replay",
-            "--actor", "ann", "--notes", "dup from retry", env=env)
-    assert r.returncode == 0, r.stderr
     headers = {"Authorization": f"Bearer {serve_url.token}"}
+    ann = httpx.post(serve_url.url + "/v1/tokens", headers=headers,
+                     json={"name": "ann", "role": "operator"}).raise_for_status().json()
+    r = run("resolve", first, "--db", serve_url.url, "--action", "mark_resolved_no_replay",
+            "--actor", "ann", "--notes", "dup from retry", env={"OPSWB_API_TOKEN": ann["token"]})
+    assert r.returncode == 0, r.stderr
     for flags, params in [(["--tenant", "audit-cli"], {"tenant_id": "audit-cli"}),
                           (["--exception", first], {"exception_id": first}),
                           (["--actor", "ann", "--limit", "1"], {"actor": "ann", "limit": 1})]:
@@ -255,6 +257,38 @@ def test_audit_over_a_serve_url_is_the_api_answer(serve_url, tmp_path):
         assert answer.json()["items"], params
     out = run("audit", "--db", serve_url.url, "--tenant", "audit-cli", env=env).stdout
     assert "dup from retry" in out and "mark_resolved_no_replay" in out
+
+
+def test_over_a_url_the_cli_acts_as_its_token(serve_url, tmp_path):
+    """SPEC §15 over HTTP: without ``--actor`` the CLI sends no name (not OPSWB_ACTOR,
+    not the OS user) and the server records the token's; another ``--actor`` is the
+    server's 422, on one line, and changes nothing."""
+    import httpx
+
+    boot = {"OPSWB_API_TOKEN": serve_url.token, "OPSWB_ACTOR": "someone-else"}
+    src = write_jsonl(tmp_path / "in.jsonl", [
+        ev(k, {"amount": a}, tenant="who-cli") for k in ("w1", "w2") for a in (1, 2)])
+    assert run("ingest", str(src), "--db", serve_url.url, env=boot).returncode == 0
+    first, second = (e["exception_id"] for e in json.loads(run(
+        "exceptions", "--db", serve_url.url, "--tenant", "who-cli", "--json",
+        env=boot).stdout)["items"])
+    r = run("resolve", first, "--db", serve_url.url, "--action", "mark_resolved_no_replay",
+            "--notes", "dup", "--json", env=boot)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["actor"] == "admin"
+    before = run("audit", "--db", serve_url.url, "--json", "--limit", "10000", env=boot).stdout
+    r = run("resolve", second, "--db", serve_url.url, "--action", "mark_resolved_no_replay",
+            "--actor", "alice", "--notes", "as alice", env=boot)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "actor 'alice' is not the caller: this token is 'admin'" in r.stderr
+    assert run("audit", "--db", serve_url.url, "--json", "--limit", "10000",
+               env=boot).stdout == before
+    olga = httpx.post(serve_url.url + "/v1/tokens", json={"name": "olga", "role": "operator"},
+                      headers={"Authorization": f"Bearer {serve_url.token}"}).json()["token"]
+    as_olga = {**boot, "OPSWB_API_TOKEN": olga}
+    assert run("claim", second, "--db", serve_url.url, env=as_olga).returncode == 0
+    shown = json.loads(run("show", second, "--db", serve_url.url, "--json", env=boot).stdout)
+    assert (shown["status"], shown["assignee"]) == ("open", "olga")
 
 
 def test_types_help_says_what_is_required(loaded):

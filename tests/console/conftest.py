@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import opswb
+from tests.support.people import PeopleWorkbench, mint_people
 from tests.support.server import ServerProcess
 
 
@@ -26,11 +27,12 @@ def wb(request, tmp_path) -> Iterator[Any]:
         yield wb
         wb.close()
     else:
-        server = ServerProcess(request.getfixturevalue("pg_url"), tmp_path / "serve.log",
-                               forked=True)
+        url = request.getfixturevalue("pg_url")
+        people = mint_people(url)  # before the server: the setup's audit entries come first
+        server = ServerProcess(url, tmp_path / "serve.log", forked=True)
         try:
             served = server.wait()
-            wb = opswb.connect(served.url, token=served.token)
+            wb = PeopleWorkbench(served.url, served.token, people)
             yield wb
             wb.close()
         finally:

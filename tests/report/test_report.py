@@ -22,6 +22,7 @@ from bs4 import BeautifulSoup
 
 import opswb
 from opswb.report.run import report_paths, run_report
+from tests.support.people import PeopleWorkbench
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "health_report.ipynb"
@@ -303,7 +304,7 @@ def test_html_opens_offline_with_charts_and_tables(breached, browser):
 
 def test_report_over_a_serve_url(serve_url, tmp_path, monkeypatch):
     url, token = serve_url
-    wb = opswb.connect(url, token=token)
+    wb = PeopleWorkbench(url, token)  # dana decides with her own token (SPEC §15)
     wb.ingest([_ev("acme", "s1", "payment.captured", 1), _ev("acme", "s1", "payment.captured", 2),
                _ev("acme", "s2", "payment.captured", 3), _ev("acme", "s2", "payment.captured", 4),
                _ev("globex", "s3", "payment.chargeback", 5), "not an event"])

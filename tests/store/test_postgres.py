@@ -207,6 +207,7 @@ def test_two_servers_on_one_database_sixteen_resolves_one_wins(pg_url, tmp_path)
     import httpx
 
     from tests.helpers import ev
+    from tests.support.people import PeopleAuth
     from tests.support.server import ServerProcess
 
     opswb.connect(pg_url).ingest([ev("K", {"a": 1}), ev("K", {"a": 2})])
@@ -215,10 +216,14 @@ def test_two_servers_on_one_database_sixteen_resolves_one_wins(pg_url, tmp_path)
         served = [s.wait() for s in servers]
         ex_id = opswb.connect(pg_url).list_exceptions()["items"][0]["exception_id"]
 
+        people = [PeopleAuth(s.url, s.token) for s in served]
+        for i in range(16):  # op{i}'s own token (SPEC §15), minted before the race
+            people[i % 2].token_of(f"op{i}")
+
         def resolve(i: int) -> int:
             s = served[i % 2]
             r = httpx.post(f"{s.url}/v1/exceptions/{ex_id}/resolve", timeout=60,
-                           headers={"Authorization": f"Bearer {s.token}"},
+                           auth=people[i % 2],
                            json={"action": "mark_resolved_no_replay", "actor": f"op{i}",
                                  "resolution_notes": "race"})
             return r.status_code

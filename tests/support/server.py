@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import httpx
 import pytest
 
 import opswb
+from tests.support.people import PeopleWorkbench, mint_people
 
 STARTUP_TIMEOUT = 30.0
 
@@ -54,6 +56,7 @@ class Served(tuple):
     db: str
     pid: int
     log: Path
+    people: dict[str, str]
 
 
 def _serve_forked(db: str, port: int, token: str, log: str) -> None:
@@ -92,8 +95,9 @@ class ServerProcess:
     """
 
     def __init__(self, db: str, log: Path, env: dict | None = None, forked: bool = False,
-                 generate_token: bool = False):
+                 generate_token: bool = False, people: dict[str, str] | None = None):
         self.db, self.log = db, log
+        self.people = people or {}  # {name: token} already on the store (Served.people)
         self.port = free_port()
         # generate_token: leave OPSWB_API_TOKEN unset and read the one the server prints
         self.token: str | None = None if generate_token else secrets.token_urlsafe(16)
@@ -137,6 +141,7 @@ class ServerProcess:
         served = Served((self.url, self.token))
         served.url, served.token, served.db = self.url, self.token, self.db
         served.pid, served.log = self.proc.pid, self.log
+        served.people = self.people
         return served
 
     def stop(self, wait: bool = True) -> None:
@@ -186,11 +191,16 @@ class _Forked:
 
 
 class ServerPool:
-    """Hands out servers over fresh stores, keeping one spare starting in the background."""
+    """Hands out servers over fresh stores, keeping one spare starting in the background.
+
+    Each fresh store is a copy of one made for the session that holds the cast's tokens
+    (``tests/support/people.py``): minting them per store would cost a write each."""
 
     def __init__(self, root: Path):
         self.root = root
         self.count = 0
+        self.template = str(root / "template.duckdb")
+        self.people = mint_people(self.template)
         self.spare: ServerProcess | None = None
         self.stopping: list[ServerProcess] = []
 
@@ -198,7 +208,9 @@ class ServerPool:
         self.count += 1
         d = self.root / f"s{self.count}"
         d.mkdir()
-        return ServerProcess(str(d / "opswb.duckdb"), d / "serve.log", forked=True)
+        shutil.copyfile(self.template, d / "opswb.duckdb")
+        return ServerProcess(str(d / "opswb.duckdb"), d / "serve.log", forked=True,
+                             people=self.people)
 
     def take(self) -> ServerProcess:
         server = self.spare or self._start()
@@ -239,11 +251,12 @@ def serve_url(tmp_path_factory) -> Iterator[Served]:
 
 @pytest.fixture
 def remote_wb(server_pool) -> Iterator[Any]:
-    """A remote workbench over a fresh store held by its own server."""
+    """A remote workbench over a fresh store held by its own server: the bootstrap token,
+    and each named actor's calls with that actor's own token (``tests/support/people.py``)."""
     server = server_pool.take()
     try:
         served = server.wait()
-        wb = opswb.connect(served.url, token=served.token)
+        wb = PeopleWorkbench(served.url, served.token, served.people)
         try:
             yield wb
         finally:

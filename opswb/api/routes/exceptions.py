@@ -89,7 +89,7 @@ def resolve_bulk(wb: WB, who: Caller, body: BulkResolveBody) -> Any:
             ids=body.ids,
             filter=flt,
             action=body.action.value,
-            actor=acting(wb, who, body.actor),
+            actor=acting(who, body.actor),
             resolution_notes=body.resolution_notes,
             canonical_raw_id=body.canonical_raw_id,
             override_patch=body.override_patch,
@@ -126,7 +126,7 @@ def resolve_one(wb: WB, who: Caller, exception_id: str, body: ResolveBody) -> An
         wb.resolve(
             exception_id,
             body.action.value,
-            acting(wb, who, body.actor),
+            acting(who, body.actor),
             body.resolution_notes,
             body.canonical_raw_id,
             body.override_patch,
@@ -142,7 +142,7 @@ def resolve_one(wb: WB, who: Caller, exception_id: str, body: ResolveBody) -> An
 )
 def reopen(wb: WB, who: Caller, exception_id: str, body: ReopenBody) -> Any:
     """Reopen a resolved exception (status open, key quarantined)."""
-    return JSONOut(wb.reopen(exception_id, acting(wb, who, body.actor), body.resolution_notes))
+    return JSONOut(wb.reopen(exception_id, acting(who, body.actor), body.resolution_notes))
 
 
 @router.post(

@@ -21,21 +21,21 @@ EX = "/v1/exceptions/{exception_id}"
 def approve(wb: WB, who: Caller, exception_id: str, body: DecideBody) -> Any:
     """Apply the pending proposal (the replay happens now, once); the proposer may not
     approve their own (403); 409 when there is no proposal any more."""
-    return JSONOut(wb.approve(exception_id, acting(wb, who, body.actor), body.resolution_notes))
+    return JSONOut(wb.approve(exception_id, acting(who, body.actor), body.resolution_notes))
 
 
 @router.post(EX + "/reject", response_model=ExceptionOut, responses=DECIDED,
              tags=["exceptions"])
 def reject(wb: WB, who: Caller, exception_id: str, body: DecideBody) -> Any:
     """Drop the pending proposal: the exception stays open, its key quarantined."""
-    return JSONOut(wb.reject(exception_id, acting(wb, who, body.actor), body.resolution_notes))
+    return JSONOut(wb.reject(exception_id, acting(who, body.actor), body.resolution_notes))
 
 
 @router.post(EX + "/claim", response_model=ExceptionOut, responses=DECIDED,
              tags=["exceptions"])
 def claim(wb: WB, who: Caller, exception_id: str, body: ActorBody | None = None) -> Any:
     """Set ``assignee`` of an open exception to the caller."""
-    return JSONOut(wb.claim(exception_id, acting(wb, who, body.actor if body else None)))
+    return JSONOut(wb.claim(exception_id, acting(who, body.actor if body else None)))
 
 
 @router.delete(EX + "/claim", response_model=ExceptionOut, responses=DECIDED,
@@ -49,4 +49,4 @@ def unclaim(wb: WB, who: Caller, exception_id: str) -> Any:
              tags=["exceptions"])
 def comment(wb: WB, who: Caller, exception_id: str, body: CommentBody) -> Any:
     """Add a comment (shown in the detail's ``comments``)."""
-    return JSONOut(wb.comment(exception_id, body.text, acting(wb, who, body.actor)))
+    return JSONOut(wb.comment(exception_id, body.text, acting(who, body.actor)))

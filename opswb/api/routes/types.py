@@ -22,7 +22,7 @@ def list_types(wb: WB, tenant_id: str | None = None) -> Any:
 @router.post("/v1/types", response_model=TypeChange, responses=COMMON, tags=["types"])
 def add_type(wb: WB, who: Caller, body: TypeBody) -> Any:
     """Allow an event type globally or for one tenant (audited)."""
-    return JSONOut(wb.add_type(body.event_type, body.tenant_id, acting(wb, who, body.actor), body.notes))
+    return JSONOut(wb.add_type(body.event_type, body.tenant_id, acting(who, body.actor), body.notes))
 
 
 @router.delete(
@@ -34,4 +34,4 @@ def remove_type(
 ) -> Any:
     """Remove an allowlist entry (audited); a global type cannot be removed for one
     tenant."""
-    return JSONOut(wb.remove_type(event_type, tenant_id, acting(wb, who, actor), notes))
+    return JSONOut(wb.remove_type(event_type, tenant_id, acting(who, actor), notes))
