@@ -219,7 +219,7 @@ def test_a_resolution_made_under_load_shows_at_once(browser, console_remote):
         page = open_console(browser, console_remote)
         open_row(page, target)
         before = len(answered)
-        decide(page, "Mark resolved, no replay", "carol", "resolved under load")
+        decide(page, "Mark resolved, no replay", "alice", "resolved under load")
         expect(page.locator(".opswb-resolve-status")).to_contain_text(
             f"exception {target} resolved")
         row_gone(page, target)
@@ -232,5 +232,5 @@ def test_a_resolution_made_under_load_shows_at_once(browser, console_remote):
     assert not failed
     assert during > 0  # the posts were answered while the decision was made
     assert wb.exception(target)["status"] == "resolved"
-    assert [e["actor"] for e in wb.audit(exception_id=target)] == ["carol"]
+    assert [e["actor"] for e in wb.audit(exception_id=target)] == ["alice"]
     page.close()

@@ -36,3 +36,20 @@ def test_an_operator_decides_under_its_own_name(served):
     console.resolve.set_form(action="mark_resolved_no_replay", notes="a retry")
     ex = console.resolve.submit()
     assert ex is not None and ex["actor"] == "olga", console.resolve.status.message
+
+
+def test_over_the_bootstrap_token_the_console_works_as_admin(served, monkeypatch):
+    """The bootstrap token is ``admin`` like any token is its name: OPSWB_ACTOR and the
+    login name are for embedded use, and every form (resolve, bulk, group) says admin."""
+    monkeypatch.setenv("OPSWB_ACTOR", "someone-else")
+    s, _ = served
+    wb = opswb.connect(s.url, token=s.token)
+    console = Console(wb)
+    assert "working as admin (admin)" in console.children[0].value
+    assert {console.resolve._actor.value, console.bulk._actor.value,
+            console.groups._actor.value} == {"admin"}
+    wb.ingest_batch([ev("A", {"amount": 1}), ev("A", {"amount": 2})])
+    ex_id = wb.list_exceptions(idempotency_key="A")["items"][0]["exception_id"]
+    console.casework.detail = wb.exception(ex_id)
+    assert console.casework.claim()["assignee"] == "admin"
+    assert wb.audit(exception_id=ex_id)[0]["actor"] == "admin"

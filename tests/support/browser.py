@@ -4,7 +4,7 @@
   (never ``playwright install``).
 - ``console_local`` (module): ``opswb console``'s Voilà over a copy of the sample store.
 - ``console_remote`` (module): the same console pointed at an ``opswb serve`` URL that
-  owns another copy of the store.
+  owns another copy of the store, working as ``alice`` with her own token.
 - ``console_postgres`` (module): the console run directly against a PostgreSQL database
   holding a copy of the store.
 - ``open_console(browser, console)``: a new page, waited until the panels are interactive.
@@ -21,6 +21,7 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
+import httpx
 import pytest
 
 import opswb
@@ -145,14 +146,18 @@ def console_local(tmp_path_factory) -> Iterator[ConsoleServer]:
 
 @pytest.fixture(scope="module")
 def console_remote(tmp_path_factory) -> Iterator[ConsoleServer]:
-    """The console over an ``opswb serve`` URL that owns another copy of the store."""
+    """The console over an ``opswb serve`` URL that owns another copy of the store,
+    working as ``alice`` with her own token (SPEC §15: decisions are recorded under the
+    token's name); ``wb`` holds the bootstrap token."""
     root = tmp_path_factory.mktemp("console-remote")
     db = build_store(root / "store")
     api = ServerProcess(db, root / "serve.log")
     served = api.wait()  # a server that does not start is a failure, not a skip
     try:
+        alice = httpx.post(served.url + "/v1/tokens", json={"name": "alice", "role": "admin"},
+                           headers={"Authorization": f"Bearer {served.token}"})
         server = start_server(served.url, "remote", root / "voila.log",
-                              env={"OPSWB_API_TOKEN": served.token})
+                              env={"OPSWB_API_TOKEN": alice.raise_for_status().json()["token"]})
     except Exception:
         api.stop()
         raise

@@ -70,7 +70,7 @@ class Console(widgets.VBox):
         self.resolve = ResolvePanel(wb)
         self.audit = AuditPanel(wb)
         self.who = working_as(wb)
-        actor = default_actor() if self.who.get("bootstrap") else self.who["name"]
+        actor = self.who["name"]  # over a URL the token's (SPEC §15), else OPSWB_ACTOR/login
         self.proposals = ProposalsPanel(wb, actor, self.who["role"])
         self.casework = CaseworkPanel(wb, actor, self.who["role"])
         self.address = AddressBar(self.queue, self.detail)  # deep link: URL and title
@@ -100,9 +100,9 @@ class Console(widgets.VBox):
         left = widgets.VBox([self.queue, self.bulk], layout=widgets.Layout(width="40%"))
         right = widgets.VBox([self.detail, self.diff, self.proposals, self.resolve,
                               self.casework], layout=widgets.Layout(width="60%"))
-        if not self.who.get("bootstrap"):  # a named token: decisions are recorded as it
-            self.resolve.set_form(actor=self.who["name"])
-            self.bulk.set_form(actor=self.who["name"])
+        if getattr(wb, "remote", False):  # any token, the bootstrap one too: recorded as it
+            for form in (self.resolve, self.bulk, self.groups):
+                form.set_form(actor=actor)
         if self.who["role"] == "viewer":  # reads only: no decision forms
             self.resolve.layout.display = self.bulk.layout.display = "none"
             self.groups.decision_form(False)
