@@ -356,7 +356,8 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
             return done[0], done[1]
     if not staged:
         con.register("_stage_in", _batched(table))
-    if gate is not None:
+    if gate is not None:  # the full way reads and moves the counters row: exact first
+        gate.release(con)
         gate.invalidate()
     ids = _next_ids(con)
     known = fill_fingerprints(con, recent)

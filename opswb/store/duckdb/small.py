@@ -9,7 +9,8 @@ allowed type, of a key neither stored nor repeated in the chunk? (Python over th
 rows, and one lookup statement) — and when the answer is yes, writes exactly the rows the
 full path writes for such a chunk (SPEC §5 row 1: raw, delivery, key record; the
 counters moved alike) in four more statements. Any other chunk goes the full way, having
-spent one statement here.
+spent one statement here. In ``opswb serve`` the held store's ``GateCache`` answers the
+question and hands out the ids, so such a chunk is three inserts (``gatecache.py``).
 """
 
 from __future__ import annotations
@@ -100,9 +101,10 @@ FROM _stage_in s
 _BUMP = "UPDATE counters SET value = value + $n WHERE name IN ('raw', 'delivery')"
 
 
-def _gated_ids(table: Any, gate: GateCache) -> tuple[int, int, list[int]] | None:
-    """``_lone_ids`` answered from the held store's ``GateCache`` (no statement), with
-    the chunk's key digests; None when a key may be stored (the exact way decides)."""
+def _gated_keys(table: Any, gate: GateCache) -> list[int] | None:
+    """``_lone_ids``' question answered from the held store's ``GateCache`` (no
+    statement): the chunk's key digests, or None when a key may be stored (the exact
+    way decides)."""
     if not all(table.column("valid").to_pylist()):
         return None
     tenants = table.column("tenant_id").to_pylist()
@@ -113,8 +115,7 @@ def _gated_ids(table: Any, gate: GateCache) -> tuple[int, int, list[int]] | None
     types = table.column("event_type").to_pylist()
     if not all(gate.is_allowed(t, e) for t, e in zip(tenants, types)):
         return None
-    assert gate.counters is not None
-    return gate.counters["raw"], gate.counters["delivery"], digests
+    return digests
 
 
 # A chunk of the gate's size is written with bound parameters instead of a registered
@@ -170,17 +171,19 @@ def store_if_lone(con: duckdb.DuckDBPyConnection, table: Any, origin: str | None
     """Store the staged chunk ``table`` (registered as ``_stage_in``) if every arrival is
     a new key's only one, allowed: (counts, results, raw base). None, having written
     nothing, for any other chunk. With the held store's ``gate`` nothing is read."""
-    digests: list[int] = []
+    n = table.num_rows
     if gate is not None:
         gate.ready(con)
-        found = _gated_ids(table, gate)
-        ids = None if found is None else found[:2]
-        digests = found[2] if found is not None else []
+        digests = _gated_keys(table, gate)
+        if digests is None:
+            return None
+        # ids from the cache: the counters row moves only when its reserve runs out
+        raw_base, d_base = gate.claim(con, n)
     else:
         ids = _lone_ids(con, table)
-    if ids is None:
-        return None
-    (raw_base, d_base), n = ids, table.num_rows
+        if ids is None:
+            return None
+        (raw_base, d_base), digests = ids, []
     if n <= VALUES_ROWS:
         _insert_values(con, table, origin, replay_of, raw_base, d_base)
     else:
@@ -189,8 +192,9 @@ def store_if_lone(con: duckdb.DuckDBPyConnection, table: Any, origin: str | None
                            **({} if origin_column else {"origin": origin})})
         con.execute(_DELIVERIES, {"d_base": d_base, "raw_base": raw_base})
         con.execute(_KEYS, {"raw_base": raw_base})
-    con.execute(_BUMP, {"n": n})
-    if gate is not None:
+    if gate is None:
+        con.execute(_BUMP, {"n": n})
+    else:
         gate.took(n, digests)
     counts = {"received": n, "processed": n, "duplicates": 0, "exceptions_opened": 0,
               "attached": 0}
