@@ -74,12 +74,15 @@ def _origin(p: Pending) -> str:
 
 def store_group(store: Store, group: list[Pending]) -> list[Any]:
     """Store ``group`` in one transaction; one answer (a dict, or the exception to raise)
-    per request, in order. Raises if the transaction itself fails."""
+    per request, in order. Raises if the transaction itself fails. The group's batch ids
+    are looked up in one statement and the new ones recorded in one."""
     answers: list[Any] = [None] * len(group)
     fresh: list[int] = []          # requests whose rows are stored now
     first_of: dict[str, int] = {}  # a batch id new in this group -> its first request
     retries: list[tuple[int, int]] = []  # (request, the request of this group it retries)
     with store.write_chunk() as db:
+        ids = list(dict.fromkeys(p.batch_id for p in group if p.batch_id is not None))
+        stored_batches = db.batch_records(ids) if ids else {}
         for i, p in enumerate(group):
             if p.batch_id is None:
                 fresh.append(i)
@@ -89,7 +92,7 @@ def store_group(store: Store, group: list[Pending]) -> list[Any]:
                     answers[i] = conflict(p.batch_id)
                 else:
                     retries.append((i, j))
-            elif (stored := db.batch_record(p.batch_id)) is not None:
+            elif (stored := stored_batches.get(p.batch_id)) is not None:
                 # A batch stored before schema 4 has no recorded body: a retry, as it was.
                 if stored["body_sha256"] is not None and stored["body_sha256"] != p.body_sha256:
                     answers[i] = conflict(p.batch_id)
@@ -102,14 +105,16 @@ def store_group(store: Store, group: list[Pending]) -> list[Any]:
         origins = [_origin(group[i]) for i in fresh for _ in group[i].rows]
         _, results = db.store_arrivals(rows, origins, with_outcomes=True) if rows \
             else ({}, [])
-        at = 0
+        at, batches = 0, []
         for i in fresh:
             p = group[i]
             mine = results[at:at + len(p.rows)]
             at += len(p.rows)
             if p.batch_id is not None:
-                db.record_batch(p.batch_id, p.body_sha256, mine)
+                batches.append((p.batch_id, p.body_sha256, mine))
             answers[i] = dict(summary_of(mine), results=mine)
+        if batches:
+            db.record_batches(batches)
     for i, j in retries:
         answers[i] = retry_answer(group[i].batch_id or "", answers[j]["results"])
     return answers
