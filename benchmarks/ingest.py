@@ -71,6 +71,7 @@ def phase_store_bound(db: str, path: str) -> dict[str, Any]:
     from opswb.engine.readers import file_hash
     from opswb.store.duckdb import classify
     from opswb.store.duckdb import queries as storage
+    from opswb.store.duckdb.stagein import staged
     from opswb.store.duckdb.store import DuckDBStore
 
     store = DuckDBStore(db)
@@ -81,7 +82,7 @@ def phase_store_bound(db: str, path: str) -> dict[str, Any]:
         t0 = time.perf_counter()
         with store.write_chunk() as session:
             con = session.con
-            con.register("_stage_in", classify._batched(chunk.rows))
+            staged(con, chunk.rows, None)  # registered as _stage_in
             con.execute("CREATE TEMP TABLE _out (seq BIGINT, fingerprint VARCHAR,"
                         " outcome VARCHAR, exception_id BIGINT, kind VARCHAR)")
             con.execute(classify._INSERT_RAWS, {"raw_base": base, "origin": origin,

@@ -1,7 +1,7 @@
 """One grouped transaction of the live gate, statement by statement.
 
     python benchmarks/txn_profile.py [--group 1] [--rounds 200] [--kind new|dup|mixed]
-                                     [--db PATH] [--cprofile N]
+                                     [--batch-ids] [--db PATH] [--cprofile N]
 
 Holds a DuckDB store as ``opswb serve`` does, commits ``--rounds`` groups of ``--group``
 single-event requests through ``engine.group_commit.store_group`` (the server's writer
@@ -9,13 +9,15 @@ path), and times every statement the writer's connection runs (wall and the proc
 CPU time around each ``execute``), plus the Python between them. Prints the mean per
 transaction of each statement (by its first words) and, with ``--cprofile N``, the N
 costliest functions of the whole run. ``--kind dup`` resends stored keys' events unchanged
-(exact duplicates); ``mixed`` alternates new keys and duplicates. Figures only.
+(exact duplicates); ``mixed`` alternates new keys and duplicates. ``--batch-ids``: each
+request carries an ``Opswb-Batch-Id`` (looked up, then recorded). Figures only.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
 import pstats
 import sys
@@ -70,6 +72,11 @@ def groups_of(kind: str, group: int, rounds: int) -> list[list[bytes]]:
     return out
 
 
+def batch_of(on: bool, body: bytes, r: int, i: int) -> tuple[str | None, str | None]:
+    """A request's batch id and body digest (none without ``--batch-ids``)."""
+    return (f"b-{r}-{i}", hashlib.sha256(body).hexdigest()) if on else (None, None)
+
+
 def main(argv: list[str] | None = None) -> int:
     from opswb.engine.group_commit import Pending, store_group
     from opswb.engine.readers import read_json_text
@@ -79,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--group", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--kind", choices=("new", "dup", "mixed"), default="new")
+    ap.add_argument("--batch-ids", action="store_true")
     ap.add_argument("--db")
     ap.add_argument("--cprofile", type=int, default=0)
     args = ap.parse_args(argv)
@@ -98,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     w0, c0 = time.perf_counter(), time.process_time()
     if prof:
         prof.enable()
-    for bodies in work:
-        store_group(store, [Pending(read_json_text(b)) for b in bodies])
+    for r, bodies in enumerate(work):
+        store_group(store, [Pending(read_json_text(b), *batch_of(args.batch_ids, b, r, i))
+                            for i, b in enumerate(bodies)])
     if prof:
         prof.disable()
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0

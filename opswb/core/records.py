@@ -85,6 +85,17 @@ def arrival_results(rows: list[tuple]) -> list[dict]:
     return out
 
 
+# A stored HTTP batch (``Opswb-Batch-Id``) as the stores answer it, and its row's values.
+BATCH_FIELDS = ("body_sha256", "first_raw_id", "arrivals")
+
+
+def batch_rows(batches: list[tuple[str, str | None, list[dict]]]) -> list[tuple]:
+    """``(batch_id, body_sha256, results)`` as ``ingest_batches`` rows: the id, the
+    digest, the first raw's id (None for an empty batch), the number of arrivals."""
+    return [(b, sha, int(res[0]["raw_id"]) if res else None, len(res))
+            for b, sha, res in batches]
+
+
 def public_key_record(rec: dict | None) -> dict | None:
     """The §5 ``events_processed`` view of a key record."""
     if rec is None:

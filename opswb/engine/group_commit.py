@@ -43,6 +43,7 @@ class Pending:
     body_sha256: str | None = None
     nbytes: int = 0
     future: Future = field(default_factory=Future)
+    waiter: Any = None  # an asyncio future to settle on its own loop instead (``submit``)
 
 
 def conflict(batch_id: str) -> Conflict:
@@ -74,12 +75,15 @@ def _origin(p: Pending) -> str:
 
 def store_group(store: Store, group: list[Pending]) -> list[Any]:
     """Store ``group`` in one transaction; one answer (a dict, or the exception to raise)
-    per request, in order. Raises if the transaction itself fails."""
+    per request, in order. Raises if the transaction itself fails. The group's batch ids
+    are looked up in one statement and the new ones recorded in one."""
     answers: list[Any] = [None] * len(group)
     fresh: list[int] = []          # requests whose rows are stored now
     first_of: dict[str, int] = {}  # a batch id new in this group -> its first request
     retries: list[tuple[int, int]] = []  # (request, the request of this group it retries)
     with store.write_chunk() as db:
+        ids = list(dict.fromkeys(p.batch_id for p in group if p.batch_id is not None))
+        stored_batches = db.batch_records(ids) if ids else {}
         for i, p in enumerate(group):
             if p.batch_id is None:
                 fresh.append(i)
@@ -89,7 +93,7 @@ def store_group(store: Store, group: list[Pending]) -> list[Any]:
                     answers[i] = conflict(p.batch_id)
                 else:
                     retries.append((i, j))
-            elif (stored := db.batch_record(p.batch_id)) is not None:
+            elif (stored := stored_batches.get(p.batch_id)) is not None:
                 # A batch stored before schema 4 has no recorded body: a retry, as it was.
                 if stored["body_sha256"] is not None and stored["body_sha256"] != p.body_sha256:
                     answers[i] = conflict(p.batch_id)
@@ -102,17 +106,30 @@ def store_group(store: Store, group: list[Pending]) -> list[Any]:
         origins = [_origin(group[i]) for i in fresh for _ in group[i].rows]
         _, results = db.store_arrivals(rows, origins, with_outcomes=True) if rows \
             else ({}, [])
-        at = 0
+        at, batches = 0, []
         for i in fresh:
             p = group[i]
             mine = results[at:at + len(p.rows)]
             at += len(p.rows)
             if p.batch_id is not None:
-                db.record_batch(p.batch_id, p.body_sha256, mine)
+                batches.append((p.batch_id, p.body_sha256, mine))
             answers[i] = dict(summary_of(mine), results=mine)
+        if batches:
+            db.record_batches(batches)
     for i, j in retries:
         answers[i] = retry_answer(group[i].batch_id or "", answers[j]["results"])
     return answers
+
+
+def _settle(settled: list[tuple[Any, Any]]) -> None:
+    """On the event loop: each waiter gets its answer (a waiter given up is left)."""
+    for waiter, answer in settled:
+        if waiter.done():
+            continue
+        if isinstance(answer, BaseException):
+            waiter.set_exception(answer)
+        else:
+            waiter.set_result(answer)
 
 
 class GroupCommitter:
@@ -129,9 +146,12 @@ class GroupCommitter:
         self._thread.start()
 
     def submit(self, rows: list[tuple], batch_id: str | None = None,
-               body_sha256: str | None = None, nbytes: int = 0) -> Future:
-        """Queue one request; its future holds the answer once its group committed."""
-        p = Pending(rows, batch_id, body_sha256, nbytes)
+               body_sha256: str | None = None, nbytes: int = 0,
+               waiter: Any = None) -> Future:
+        """Queue one request; its future holds the answer once its group committed.
+        With ``waiter`` (an asyncio future, made on its event loop) the answer goes there
+        instead: a group's waiters of one loop are settled by one callback on it."""
+        p = Pending(rows, batch_id, body_sha256, nbytes, waiter=waiter)
         with self._cond:
             if self._closing:
                 raise StoreError("the server is shutting down; nothing was stored")
@@ -177,8 +197,18 @@ class GroupCommitter:
                 for p in group:
                     self._commit([p])
                 return
+        on_loops: dict[Any, list[tuple[Any, Any]]] = {}
         for p, a in zip(group, answers):
-            if isinstance(a, BaseException):
+            if p.waiter is not None:
+                on_loops.setdefault(p.waiter.get_loop(), []).append((p.waiter, a))
+            elif isinstance(a, BaseException):
                 p.future.set_exception(a)
             else:
                 p.future.set_result(a)
+        # One wake-up of each event loop for the whole group, not one per request (each
+        # a write to the loop's self-pipe and a handover of the GIL to the loop).
+        for loop, settled in on_loops.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # the loop is closed: nobody waits for these any more
+                pass

@@ -63,14 +63,14 @@ class Session(IdentityStatements, ABC):
         """Record a file as wholly stored: a later ingest of it skips it."""
 
     @abstractmethod
-    def batch_record(self, batch_id: str) -> dict | None:
-        """The stored HTTP batch of this ``Opswb-Batch-Id``: ``{"body_sha256",
-        "first_raw_id", "arrivals"}``, or None."""
+    def batch_records(self, batch_ids: list[str]) -> dict[str, dict]:
+        """The stored HTTP batches among these ``Opswb-Batch-Id``s, by id: ``{"body_sha256",
+        "first_raw_id", "arrivals"}`` each (one statement for a group's requests)."""
 
     @abstractmethod
-    def record_batch(self, batch_id: str, body_sha256: str | None,
-                     results: list[dict]) -> None:
-        """Record a batch just stored, in its transaction."""
+    def record_batches(self, batches: list[tuple[str, str | None, list[dict]]]) -> None:
+        """Record batches just stored, ``(batch_id, body_sha256, results)`` each, in
+        their transaction (one statement)."""
 
     @abstractmethod
     def batch_results(self, record: dict) -> list[dict]:

@@ -101,14 +101,19 @@ def test_served_answers_and_stores_what_embedded_does(name, tmp_path):
     assert _rows(served_db) == _rows(embedded_db)
 
 
+def _x1_then_rolled_back(served: ServedWorkbench, keys: list[str]) -> None:
+    """x1 stored, then a group of ``keys`` written by the small path and rolled back."""
+    served.ingest_batch([ev("x1")])
+    with pytest.raises(RuntimeError), served.store.write_chunk() as s:
+        s.store_arrivals([opswb_row(k) for k in keys], "api", with_outcomes=True)
+        raise RuntimeError("the transaction fails after the small path wrote")
+
+
 def test_a_rolled_back_group_leaves_no_stale_counters(tmp_path):
     db = str(tmp_path / "s.duckdb")
     served = ServedWorkbench(db)
     try:
-        served.ingest_batch([ev("x1")])
-        with pytest.raises(RuntimeError), served.store.write_chunk() as s:
-            s.store_arrivals([opswb_row("x2")], "api", with_outcomes=True)
-            raise RuntimeError("the transaction fails after the small path wrote")
+        _x1_then_rolled_back(served, ["x2"])
         answer = served.ingest_batch([ev("x3")])
     finally:
         served.close()
@@ -131,3 +136,34 @@ def test_digests_agree_with_duckdb():
         (d,) = con.execute(f"SELECT {gatecache.KEY_DIGEST_SQL} FROM (SELECT ? AS tenant_id,"
                            " ? AS idempotency_key)", [t, k]).fetchone()
         assert d == gatecache.digest(t, k)
+
+
+def test_ids_of_a_rolled_back_group_reused_by_the_full_way_are_seen(tmp_path):
+    # The rolled back group had taken ids 2-4; the next chunk goes the full way (a key
+    # twice) and creates key y with raw id 2: a later post of y must find it stored.
+    db = str(tmp_path / "s.duckdb")
+    served = ServedWorkbench(db)
+    try:
+        _x1_then_rolled_back(served, ["x2", "x3", "x4"])
+        served.ingest_batch([ev("y"), ev("y")])
+        again = served.ingest_batch([ev("y")])
+    finally:
+        served.close()
+    assert again["results"][0]["outcome"] == "duplicate"
+    keys = [r["idempotency_key"] for r in _rows(db)["idempotency_keys"]]
+    assert sorted(keys) == ["x1", "y"]
+
+
+def test_reserved_ids_are_written_back_and_health_counts_raws(tmp_path):
+    db = str(tmp_path / "s.duckdb")
+    served = ServedWorkbench(db)
+    try:
+        for k in ("r1", "r2", "r3"):
+            served.ingest_batch([ev(k)])
+        during = served.health()["raw_events"]
+    finally:
+        served.close()
+    embedded = opswb.connect(db)
+    assert during == embedded.health()["raw_events"] == 3
+    answer = embedded.ingest_batch([ev("r4")])  # the next id follows, no gap
+    assert answer["results"][0]["raw_id"] == "4"

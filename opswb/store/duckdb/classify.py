@@ -16,12 +16,11 @@ import duckdb
 from opswb.core.fingerprint import dumps, loads
 from opswb.core.jsondiff import json_diff
 from opswb.core.mergepatch import merge_patch
-from opswb.core.staging import stage_table
 from opswb.store.duckdb import small
-from opswb.store.duckdb.connection import INGEST_ROW_GROUP
 from opswb.store.duckdb.fingerprints import fill_fingerprints
 from opswb.store.duckdb.groups import GROUP_ID_SQL, SIGNATURE_SQL
 from opswb.store.duckdb.queries import PAYLOAD_OF, RecentRaws, arrival_results, stored_events
+from opswb.store.duckdb.stagein import staged
 
 
 @functools.cache
@@ -331,32 +330,31 @@ def store_chunk(con: duckdb.DuckDBPyConnection, rows: Any,
     ``gate``: the held store's small-path cache; a chunk that goes the full way
     invalidates it.
     """
-    table = rows if hasattr(rows, "num_rows") else stage_table(rows)
     origin_col = isinstance(origin, list)  # one per arrival
     insert_raws = _INSERT_RAWS_OWN_ORIGIN if origin_col else _INSERT_RAWS
-    if origin_col:
-        import pyarrow as pa
-
-        table = table.append_column("origin", pa.array(origin, pa.string()))
-    if table.num_rows == 0:
+    n_rows = rows.num_rows if hasattr(rows, "num_rows") else len(rows)
+    if n_rows == 0:
         return {"received": 0, "processed": 0, "duplicates": 0, "exceptions_opened": 0,
                 "attached": 0}, []
-    # A chunk the small path writes as VALUES is never scanned: not registered (~1 ms).
-    staged = table.num_rows > small.VALUES_ROWS
-    if staged:
-        con.register("_stage_in", _batched(table))
-    if table.num_rows <= small.SMALL_CHUNK:
-        done = small.store_if_lone(con, table, origin, origin_col, replay_of,
-                                   with_outcomes, gate)
+    table = None
+    if n_rows <= small.SMALL_CHUNK:
+        # A chunk the small path writes as VALUES is neither staged as Arrow nor
+        # registered (~0.1 and ~1 ms); a longer one is scanned by its inserts.
+        if n_rows > small.VALUES_ROWS:
+            table = staged(con, rows, origin)
+        done = small.store_if_lone(con, small.records_of(rows, origin), origin, origin_col,
+                                   replay_of, with_outcomes, gate)
         if done is not None:
             if recent is not None:
-                recent.hold(table, done[2], {})
-            if staged:
+                recent.hold(staged(None, rows, origin) if table is None else table,
+                            done[2], {})
+            if table is not None:
                 con.unregister("_stage_in")
             return done[0], done[1]
-    if not staged:
-        con.register("_stage_in", _batched(table))
-    if gate is not None:
+    if table is None:
+        table = staged(con, rows, origin)
+    if gate is not None:  # the full way reads and moves the counters row: exact first
+        gate.release(con)
         gate.invalidate()
     ids = _next_ids(con)
     known = fill_fingerprints(con, recent)
@@ -436,15 +434,3 @@ def _write_outcomes(con: duckdb.DuckDBPyConnection, ids: dict[str, int], n: dict
         con.execute(_UPDATE_ACTIVITY)
         con.execute(_INSERT_ACTIVITY)
     return len(openers)
-
-
-def _batched(table: Any) -> Any:
-    """The staged table in record batches of an ingest's row group (zero-copy slices).
-    DuckDB scans Arrow batch by batch, so the chunk's statements run on two cores, and
-    the raw rows' insert writes a row group per batch, each compressed on its own core.
-    (With 16k batches a thread's row group held parts of several, and DuckDB merged them
-    on one thread.)"""
-    import pyarrow as pa
-
-    return pa.Table.from_batches(table.to_batches(max_chunksize=INGEST_ROW_GROUP),
-                                 schema=table.schema)

@@ -14,6 +14,18 @@ statement each transaction:
   created since the cache's watermark (keys are never deleted, and a key is created by
   an arrival, whose raw id comes from the counter).
 
+The raw and delivery ids are handed out from memory too: the counters row is moved only
+when the ids handed out pass the value it holds, and then ``RESERVE`` ids ahead, inside
+the transaction that needs them (``claim``). So a one-event transaction is three inserts
+instead of three inserts and an update. Between reservations the table is ahead of the
+ids used; every other writer must see the exact values, so the store writes them back
+(``release``) at the start of any other write, before a chunk goes the full way, and
+when it closes; a transaction that fails restores the values as they were before it
+(``begin``/``rolled_back``). Only a process killed between two commits leaves the table
+ahead: the next ids then start after a gap, never below an id handed out (ids stay
+increasing in commit order; the deliveries feed reads by id, gaps included, and health
+counts raws rather than reading the counter).
+
 Keys are kept as 64-bit digests (``md5_number_lower`` of tenant, NUL, key), a sorted
 numpy array for the bulk of them and a set for the newest: ~8 bytes a key. A digest
 present means "maybe stored" and the chunk goes the exact way (SQL); only "certainly not
@@ -30,6 +42,10 @@ import duckdb
 # DuckDB's side of the digest; ``digest`` is Python's (the same 64 bits).
 KEY_DIGEST_SQL = "md5_number_lower(tenant_id || chr(0) || idempotency_key)"
 _MERGE_AT = 65536  # newest digests kept in a set until there are this many
+RESERVE = 4096  # ids the counters row moves ahead of the ids handed out
+_IDS = ("raw", "delivery")  # the counters the small path hands out
+_SET_COUNTERS = ("UPDATE counters SET value = CASE name WHEN 'raw' THEN ? ELSE ? END"
+                 " WHERE name IN ('raw', 'delivery')")
 
 
 def digest(tenant_id: str, idempotency_key: str) -> int:
@@ -47,11 +63,46 @@ class GateCache:
         self._sorted: Any = None       # numpy uint64, sorted; None until first loaded
         self._newest: set[int] = set()
         self._watermark = 0            # keys with first_raw_id <= this are loaded
+        self.reserved: dict[str, int] = {}  # raw/delivery as the counters row holds them
+        self._saved: tuple = (None, {}, 0)  # counters, reservation, watermark before a txn
 
     def invalidate(self) -> None:
-        """Something other than the small path wrote (or a transaction rolled back)."""
+        """Something other than the small path wrote: reload at the next gated write.
+        The counters row is exact then (``release`` ran before that write)."""
         self.counters = None
         self.allowed = None
+        self.reserved = {}
+
+    def begin(self) -> None:
+        """A write transaction starts: remember what to go back to if it fails."""
+        self._saved = (self.counters, self.reserved, self._watermark)
+
+    def rolled_back(self) -> None:
+        """The transaction failed: the values before it hold again (the counters row
+        too: its moves in the transaction are undone), or reload if there were none.
+        The watermark goes back too: keys a later write creates with the ids this one
+        used must be read at the next reload."""
+        self.counters, self.reserved, self._watermark = self._saved
+        if self.counters is None:
+            self.invalidate()
+
+    def claim(self, con: duckdb.DuckDBPyConnection, n: int) -> tuple[int, int]:
+        """The raw and delivery id bases for ``n`` arrivals (ids base+1..base+n), moving
+        the counters row ``RESERVE`` ahead in this transaction when it falls short."""
+        assert self.counters is not None
+        if any(self.counters[c] + n > self.reserved[c] for c in _IDS):
+            ahead = {c: self.counters[c] + n + RESERVE for c in _IDS}
+            con.execute(_SET_COUNTERS, [ahead["raw"], ahead["delivery"]])
+            self.reserved = ahead
+        return self.counters["raw"], self.counters["delivery"]
+
+    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Write the exact raw and delivery counters back (inside the caller's
+        transaction) if the row holds a reservation: before any write that reads it."""
+        if self.counters is None or all(self.reserved[c] == self.counters[c] for c in _IDS):
+            return
+        con.execute(_SET_COUNTERS, [self.counters["raw"], self.counters["delivery"]])
+        self.reserved = {c: self.counters[c] for c in _IDS}
 
     def ready(self, con: duckdb.DuckDBPyConnection) -> None:
         """Load what is stale, inside the caller's transaction."""
@@ -73,6 +124,7 @@ class GateCache:
             self._merge()
         self._watermark = counters["raw"]
         self.counters = counters
+        self.reserved = {c: counters[c] for c in _IDS}
 
     def maybe_stored(self, digests: list[int]) -> bool:
         """Whether any of these key digests may be a stored key."""

@@ -14,10 +14,12 @@ import duckdb
 from opswb.core.auditchain import entry_hash, epoch_us
 from opswb.core.fingerprint import fingerprint, loads
 from opswb.core.records import (
+    BATCH_FIELDS,
     EXCEPTION_FIELDS,
     KEY_FIELDS,
     RAW_FIELDS,
     arrival_results,
+    batch_rows,
     out_value,
 )
 from opswb.store.duckdb.connection import fetch_one
@@ -56,21 +58,34 @@ def ledger_complete(con: duckdb.DuckDBPyConnection, origin: str, name: str | Non
 
 # ---- HTTP batches (Opswb-Batch-Id, SPEC §9) -----------------------------------------------
 
-def batch_record(con: duckdb.DuckDBPyConnection, batch_id: str) -> dict | None:
-    """The stored batch of this id: its body's sha256 (None if stored before schema 4)
-    and where its raws are (``first_raw_id``, ``arrivals``)."""
-    cur = con.execute("SELECT body_sha256, first_raw_id, arrivals FROM ingest_batches"
-                      " WHERE batch_id = ?", [batch_id])
-    row = fetch_one(cur)
-    return dict(zip(("body_sha256", "first_raw_id", "arrivals"), row)) if row else None
+BATCH_IDS_PER_LOOKUP = 256  # ids bound in one IN list
 
 
-def record_batch(con: duckdb.DuckDBPyConnection, batch_id: str, body_sha256: str | None,
-                 results: list[dict]) -> None:
-    """Record a batch just stored, in its transaction."""
-    first = int(results[0]["raw_id"]) if results else None
-    con.execute("INSERT INTO ingest_batches VALUES (?, ?, ?, ?, now())",
-                [batch_id, body_sha256, first, len(results)])
+def batch_records(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> dict[str, dict]:
+    """The stored batches among these ids: each one's body sha256 (None if stored before
+    schema 4) and where its raws are (``first_raw_id``, ``arrivals``). An ``IN`` list
+    looks each id up in the key's index: one statement for a group's 16 ids took 1.8 ms
+    against 20 ms for 16 lookups (a table of 2M batches)."""
+    found: dict[str, dict] = {}
+    for at in range(0, len(batch_ids), BATCH_IDS_PER_LOOKUP):
+        part = batch_ids[at:at + BATCH_IDS_PER_LOOKUP]
+        found.update({r[0]: dict(zip(BATCH_FIELDS, r[1:])) for r in con.execute(
+            "SELECT batch_id, body_sha256, first_raw_id, arrivals FROM ingest_batches"
+            f" WHERE batch_id IN ({', '.join('?' * len(part))})", part).fetchall()})
+    return found
+
+
+def record_batches(con: duckdb.DuckDBPyConnection,
+                   batches: list[tuple[str, str | None, list[dict]]]) -> None:
+    """Record batches just stored, in their transaction: one row as VALUES, more as
+    one list per column."""
+    rows = batch_rows(batches)
+    if len(rows) == 1:
+        con.execute("INSERT INTO ingest_batches VALUES (?, ?, ?, ?, now())", list(rows[0]))
+    elif rows:
+        con.execute("INSERT INTO ingest_batches SELECT unnest(?::VARCHAR[]),"
+                    " unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::BIGINT[]), now()",
+                    [list(c) for c in zip(*rows)])
 
 
 def batch_results(con: duckdb.DuckDBPyConnection, record: dict) -> list[dict]:

@@ -48,12 +48,11 @@ class DuckDBSession(DuckDBIdentity, TransferBinding, SetwiseBinding, Session):
     def ledger_complete(self, origin: str, name: str | None) -> None:
         queries.ledger_complete(self.con, origin, name)
 
-    def batch_record(self, batch_id: str) -> dict | None:
-        return queries.batch_record(self.con, batch_id)
+    def batch_records(self, batch_ids: list[str]) -> dict[str, dict]:
+        return queries.batch_records(self.con, batch_ids)
 
-    def record_batch(self, batch_id: str, body_sha256: str | None,
-                     results: list[dict]) -> None:
-        queries.record_batch(self.con, batch_id, body_sha256, results)
+    def record_batches(self, batches: list[tuple[str, str | None, list[dict]]]) -> None:
+        queries.record_batches(self.con, batches)
 
     def batch_results(self, record: dict) -> list[dict]:
         return queries.batch_results(self.con, record)

@@ -115,21 +115,25 @@ class DuckDBStore(Store):
     @contextmanager
     def _held_write(self, gated: bool = False) -> Iterator[DuckDBSession]:
         """One write transaction. Only a chunk's (``gated``) keeps the small path's
-        ``GateCache``: any other write, and any rollback, invalidates it."""
+        ``GateCache``; any other write first writes back the ids it reserved and
+        invalidates it; a failed transaction puts it back as it was before."""
         with write_lock(self.target):
             if self._closed:
                 raise StoreError(f"store {self.target} is closed (the server is shutting down)")
+            self._gate.begin()
+            committed = False
             try:
                 with transaction(self._writer) as con:
+                    if not gated:
+                        self._gate.release(con)
                     yield DuckDBSession(con, self._gate if gated else None)
+                committed = True
             except duckdb.Error as e:
-                self._gate.invalidate()
                 raise StoreError(f"store {self.target}: {e}") from e
-            except BaseException:
-                self._gate.invalidate()
-                raise
             finally:
-                if not gated:
+                if not committed:
+                    self._gate.rolled_back()
+                elif not gated:
                     self._gate.invalidate()
             self._commits.notify()
 
@@ -160,9 +164,19 @@ class DuckDBStore(Store):
         with write_lock(self.target), self._cursor_guard:
             if not self._closed:
                 self._closed = True
+                self._release_ids()
                 self._writer.close()
                 self._con.close()
                 self._commits.close()
+
+    def _release_ids(self) -> None:
+        """The exact id counters back in the file for whoever opens it next (a failure
+        here only leaves a gap before the next ids)."""
+        try:
+            with transaction(self._writer) as con:
+                self._gate.release(con)
+        except duckdb.Error:
+            pass
 
     def sql(self, query: str, params: list | None = None) -> Any:
         from opswb.store.duckdb.views import run_sql

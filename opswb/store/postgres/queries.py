@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opswb.core import records
 from opswb.core.auditchain import entry_hash, epoch_us
 from opswb.core.fingerprint import fingerprint, loads
 from opswb.core.records import EXCEPTION_FIELDS, KEY_FIELDS, RAW_FIELDS, arrival_results, out_value
@@ -65,19 +66,22 @@ def ledger_complete(con: Any, origin: str, name: str | None) -> None:
                 " FROM ingest_ledger WHERE origin = %s", [origin, name, origin])
 
 
-def batch_record(con: Any, batch_id: str) -> dict | None:
-    row = one(con, "SELECT body_sha256, first_raw_id, arrivals FROM ingest_batches"
-                   " WHERE batch_id = %s", [batch_id])
-    return dict(zip(("body_sha256", "first_raw_id", "arrivals"), row)) if row else None
+def batch_records(con: Any, batch_ids: list[str]) -> dict[str, dict]:
+    if not batch_ids:
+        return {}
+    return {r[0]: dict(zip(records.BATCH_FIELDS, r[1:])) for r in con.execute(
+        "SELECT batch_id, body_sha256, first_raw_id, arrivals FROM ingest_batches"
+        " WHERE batch_id = ANY(%s)", [batch_ids]).fetchall()}
 
 
-def record_batch(con: Any, batch_id: str, body_sha256: str | None,
-                 results: list[dict]) -> None:
+def record_batches(con: Any, batches: list[tuple[str, str | None, list[dict]]]) -> None:
     """Several writers draw raw ids at once, so a batch's raws are not one id range:
     ``batch_results`` finds them by their origin from the first one on."""
-    first = int(results[0]["raw_id"]) if results else None
-    con.execute("INSERT INTO ingest_batches (batch_id, body_sha256, first_raw_id, arrivals)"
-                " VALUES (%s, %s, %s, %s)", [batch_id, body_sha256, first, len(results)])
+    rows = records.batch_rows(batches)
+    if rows:
+        con.execute("INSERT INTO ingest_batches (batch_id, body_sha256, first_raw_id,"
+                    " arrivals) SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[],"
+                    " %s::bigint[])", [list(c) for c in zip(*rows)])
 
 
 def batch_results(con: Any, record: dict) -> list[dict]:
