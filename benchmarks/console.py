@@ -160,20 +160,22 @@ def click_to_diff(page: Any, targets: list[tuple[str, str]]) -> list[float]:
 
 def browser_side(urls: dict[str, str], pages: int,
                  targets: list[tuple[str, str]]) -> tuple[dict[str, list], list]:
-    """Page loads per console (``load_page``'s figures each), taking turns so that a
-    change in the machine's load falls on all of them; milliseconds per click-to-diff on
-    the first console."""
+    """Page loads per console (``load_page``'s figures each), taking turns in a rotating
+    order so that a change in the machine's load falls on all of them; milliseconds per
+    click-to-diff on the first console."""
     from playwright.sync_api import sync_playwright
 
     loads: dict[str, list] = {name: [] for name in urls}
     clicks: list[float] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        for i in range(pages):
-            for n, (name, url) in enumerate(urls.items()):
+        names = list(urls)
+        for i in range(pages):  # each round starts with the next console (a preheated
+            # console starts its next kernel after a load, which slows the load after it)
+            for name in names[i % len(names):] + names[:i % len(names)]:
                 page = browser.new_page(viewport={"width": 1500, "height": 1200})
-                loads[name].append(load_page(page, url))
-                if i == pages - 1 and n == 0 and targets:
+                loads[name].append(load_page(page, urls[name]))
+                if i == pages - 1 and name == names[0] and targets:
                     clicks = click_to_diff(page, targets)
                 page.close()
         browser.close()
