@@ -81,6 +81,8 @@ def test_a_group_decision_on_twenty_thousand(scale_console, browser):
     expect(page.locator(".opswb-health-open")).to_have_text(str(before - count),
                                                             timeout=60_000)
     expect(listing).not_to_contain_text(GROUP_TYPE)
+    # The decided group is gone, and with it the queue's group filter.
+    expect(page.locator(".opswb-tabs .lm-TabBar-tab").first).to_have_text("Queue")
     shot(page, "group-decided")
     assert wb.health()["exceptions_open"] == before - count
     assert wb.verify_audit()["ok"]

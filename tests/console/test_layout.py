@@ -35,7 +35,7 @@ def test_the_page_opens_on_the_queue_and_makes_the_rest_on_first_opening(db_path
     assert console.four_eyes.made(0) is None and console.case.made(0) is None
     assert console.four_eyes.box.selected_index is None  # folded
     tabs.selected_index = GROUPS  # as a click on the tab does
-    groups = tabs.children[GROUPS].children[0]
+    groups = tabs.children[GROUPS]
     assert isinstance(groups, GroupsPanel) and groups is console.groups
     assert [g["count"] for g in groups.groups] == [3, 2, 1]
     tabs.selected_index = AUDIT
@@ -60,7 +60,7 @@ def test_a_group_picked_filters_the_queue_and_a_linked_group_survives_the_tab(db
     console.groups._pick.value = big["group_id"]  # as a pick in the list does
     assert console.queue.group == big["group_id"]
     assert {e["idempotency_key"] for e in console.queue.items} == {"u0", "u1", "u2"}
-    console.tabs.box.children[GROUPS].children[1].click()  # "Show the group in the queue"
+    console.show_group.click()  # "Show the group in the queue"
     assert console.tabs.box.selected_index == QUEUE
     console.queue.set_filters(group=None)  # cleared in the queue: the group view follows
     assert console.groups.group_id is None and console.tabs.box.titles[QUEUE] == "Queue"

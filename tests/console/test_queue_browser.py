@@ -190,7 +190,8 @@ def test_a_deep_link_opens_the_same_view_in_a_new_page(browser, console_scale):
 
 def test_a_deep_link_works_with_preheated_kernels(browser, tmp_path):
     """A preheated kernel ran the notebook before the request: it must still read the
-    page's query string (it waits for the request, then Voilà hands it the query)."""
+    page's query string (it waits for the request, then Voilà hands it the query), and
+    show the store as it is at the request, not as it was when it made its widgets."""
     db = build_store(tmp_path / "store")
     wb = opswb.connect(db)
     (target,) = wb.list_exceptions(limit=1, reason_code="IDEMPOTENCY_CONFLICT")["items"]
@@ -203,4 +204,15 @@ def test_a_deep_link_works_with_preheated_kernels(browser, tmp_path):
         expect(page).to_have_title(f"opswb · #{cid} IDEMPOTENCY_CONFLICT")
         expect(page.locator(".opswb-filter-tenant select")).to_have_value(tenant)
         expect(page.locator(".opswb-sort-key")).to_contain_text("▼")
+        page.close()
+        # The next preheated kernel made its widgets before this decision; the page
+        # it serves must still show the store as it is at the request.
+        page = browser.new_page()
+        page.wait_for_timeout(8_000)  # time for the next kernel to start and build
+        wb.resolve(cid, action="mark_resolved_no_replay", actor="ann", resolution_notes="x")
+        page.goto(server.url)
+        expect(page.locator(".opswb-health-open")).to_have_text(
+            str(wb.health()["exceptions_open"]), timeout=60_000)
+        expect(view_button(page, cid)).to_have_count(0)
+        assert cid not in [r["id"] for r in rows(page)]
         page.close()

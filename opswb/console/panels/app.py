@@ -136,11 +136,12 @@ class Console(widgets.VBox):
         groups.observe(self._on_groups_result, names="result")
         if self.who["role"] == "viewer":
             groups.decision_form(False)
-        show = button("Show the group in the queue ▸", "opswb-groups-show")
-        show.on_click(self._on_show_group_click)
+        self.show_group = button("Show the group in the queue ▸", "opswb-groups-show")
+        self.show_group.on_click(self._on_show_group_click)
+        groups.nav.children = (*groups.nav.children, self.show_group)
         self._groups = groups
         self._on_queue_group_change({"new": self.queue.group})
-        return widgets.VBox([groups, show])
+        return groups
 
     def _make_audit(self) -> widgets.Widget:
         return AuditPanel(self.wb)
