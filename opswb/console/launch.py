@@ -38,8 +38,11 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "console.ipynb"
 CULL_IDLE_SECONDS = 600
 CULL_INTERVAL_SECONDS = 60
 # A kernel started, the notebook run and the widgets made before each page load: time
-# to interactive 2.0 s against 3.9 s without, same run (benchmarks/console.py).
+# to interactive 2.1-2.4 s against 3.6-4.7 s without, same runs (docs/benchmarks.md).
 PREHEAT = True
+# Kernels kept ready: a load right after another takes a kernel still starting (7 s
+# against 2 s on a busy 2-core machine), so two are kept for two quick loads in a row.
+POOL_SIZE = 2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -62,10 +65,10 @@ def console_command(port: int = 8866, notebook: str | Path = NOTEBOOK,
         f"--MappingKernelManager.cull_interval={cull_interval}",
     ]
     if preheat:
-        # One kernel started, imported and its widgets made ahead of each page load;
+        # Kernels started, imported and their widgets made ahead of the page loads;
         # build_console then waits for the request and reads the store again, so
         # nothing shown is stale.
-        cmd += ["--preheat_kernel=True", "--pool_size=1"]
+        cmd += ["--preheat_kernel=True", f"--pool_size={POOL_SIZE}"]
     return cmd
 
 
