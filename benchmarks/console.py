@@ -2,7 +2,8 @@
 the failure-groups page over the API.
 
     python benchmarks/console.py [--scale N] [--unknown U] [--synth N] [--store PATH]
-                                 [--pages 3] [--clicks 10] [--requests 200] [--preheat]
+                                 [--pages 3] [--clicks 10] [--requests 200] [--no-preheat]
+                                 [--baseline-tree DIR]
 
 The store (default ``--scale 100000``): ``opswb.testing.scale.write_scale_events`` — N
 arrivals, U of them one failure group of open ``UNKNOWN_EVENT_TYPE`` exceptions (the
@@ -11,7 +12,12 @@ existing one. The console is served with Voilà exactly as ``opswb console`` doe
 driven by Debian's Chromium:
 
   time-to-interactive  navigation start → the queue table holds rows (target ≤ 3 s);
-                       baseline: the same console over a 1k-arrival store, same run
+                       baseline: the same console over a 1k-arrival store, same run;
+                       with its phases (first byte of Voilà's answer, the HTML streamed
+                       to its end as the notebook ran, DOM ready) and the websocket's
+                       widget traffic; ``--baseline-tree`` also serves another source
+                       tree's console (say main's), and with preheating (the default, as
+                       ``opswb console``) one without; page loads take turns among them
   click-to-diff        a click on a conflict's #id → its FIRST/LAST diff drawn (≤ 300 ms)
   kernel-side          the same click measured inside Python, without the browser
   API                  ``GET /v1/exceptions/groups`` p50/p99 (target ≤ 100 ms) against
@@ -37,7 +43,13 @@ sys.path.insert(0, str(ROOT))
 
 import opswb
 from benchmarks.api import free_port, start_server, stats, timed
-from opswb.console.launch import console_url, start_console, stop_console, wait_until_ready
+from opswb.console.launch import (
+    PREHEAT,
+    console_url,
+    start_console,
+    stop_console,
+    wait_until_ready,
+)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -96,46 +108,103 @@ def kernel_side(wb: Any, targets: list[tuple[str, str]]) -> tuple[list[float], l
     return to_diff, whole
 
 
-def browser_side(url: str, pages: int, targets: list[tuple[str, str]]) -> tuple[list, list]:
-    """Seconds to interactive per page load; milliseconds per click-to-diff."""
+# Where a page load's time goes, from the browser's navigation timing (ms after the
+# navigation started): Voilà's HTML answer begins (responseStart), ends (responseEnd: the
+# notebook has run, Voilà streams the page as it executes), the DOM is parsed.
+PHASES_JS = """() => { const n = performance.getEntriesByType('navigation')[0];
+  return {first_byte: n.responseStart, html_done: n.responseEnd,
+          dom_ready: n.domContentLoadedEventEnd}; }"""
+
+
+def load_page(page: Any, url: str) -> dict:
+    """Load the console once: seconds to interactive, the phases (s) and the widget
+    traffic over the kernel's websocket (frames, kB, models in comm_open messages)."""
+    traffic = {"frames": 0, "bytes": 0, "models": 0, "ws_first": 0.0, "ws_state": 0.0}
+
+    def on_frame(payload: Any) -> None:
+        text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+        traffic["frames"] += 1
+        traffic["bytes"] += len(text)
+        traffic["models"] += text.count('"model_name"')
+        now = time.perf_counter() - t0
+        traffic["ws_first"] = traffic["ws_first"] or now
+        if text.count('"model_name"') > 10:  # the widgets' state, all in one message
+            traffic["ws_state"] = now
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector(ROWS, timeout=60_000)
+    tti = time.perf_counter() - t0
+    phases = {k: v / 1000 for k, v in page.evaluate(PHASES_JS).items()}
+    return {"tti": tti, **phases, "kB": traffic["bytes"] / 1000, "frames": traffic["frames"],
+            "models": traffic["models"], "ws_first": traffic["ws_first"],
+            "ws_state": traffic["ws_state"]}
+
+
+def click_to_diff(page: Any, targets: list[tuple[str, str]]) -> list[float]:
+    """Milliseconds from a click on each conflict's ``#id`` to its diff drawn."""
+    page.select_option(".opswb-filter-reason select", label="IDEMPOTENCY_CONFLICT")
+    page.wait_for_selector(f"{ROWS}:text-is('#{targets[0][0]}')")
+    clicks = []
+    for ex_id, first_raw in targets:
+        t0 = time.perf_counter()
+        page.locator(f"{ROWS}:text-is('#{ex_id}')").click()
+        page.wait_for_function(
+            "raw => { const t = document.querySelector('.opswb-diff-left .opswb-diff-title');"
+            " return t && t.textContent.includes('raw #' + raw + ' '); }",
+            arg=first_raw, timeout=10_000)
+        clicks.append((time.perf_counter() - t0) * 1000)
+    return clicks
+
+
+def browser_side(urls: dict[str, str], pages: int,
+                 targets: list[tuple[str, str]]) -> tuple[dict[str, list], list]:
+    """Page loads per console (``load_page``'s figures each), taking turns in a rotating
+    order so that a change in the machine's load falls on all of them; milliseconds per
+    click-to-diff on the first console."""
     from playwright.sync_api import sync_playwright
 
-    tti, clicks = [], []
+    loads: dict[str, list] = {name: [] for name in urls}
+    clicks: list[float] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        for i in range(pages):
-            page = browser.new_page(viewport={"width": 1500, "height": 1200})
-            t0 = time.perf_counter()
-            page.goto(url)
-            page.wait_for_selector(ROWS, timeout=60_000)
-            tti.append(time.perf_counter() - t0)
-            if i == pages - 1 and targets:
-                page.select_option(".opswb-filter-reason select", label="IDEMPOTENCY_CONFLICT")
-                page.wait_for_selector(f"{ROWS}:text-is('#{targets[0][0]}')")
-                for ex_id, first_raw in targets:
-                    t0 = time.perf_counter()
-                    page.locator(f"{ROWS}:text-is('#{ex_id}')").click()
-                    page.wait_for_function(
-                        "raw => { const t = document.querySelector("
-                        "'.opswb-diff-left .opswb-diff-title');"
-                        " return t && t.textContent.includes('raw #' + raw + ' '); }",
-                        arg=first_raw, timeout=10_000)
-                    clicks.append((time.perf_counter() - t0) * 1000)
-            page.close()
+        names = list(urls)
+        for i in range(pages):  # each round starts with the next console (a preheated
+            # console starts its next kernel after a load, which slows the load after it)
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                page = browser.new_page(viewport={"width": 1500, "height": 1200})
+                loads[name].append(load_page(page, urls[name]))
+                if i == pages - 1 and name == names[0] and targets:
+                    clicks = click_to_diff(page, targets)
+                page.close()
         browser.close()
-    return tti, clicks
+    return loads, clicks
 
 
-def console_run(db: str, workdir: Path, pages: int, targets: list, preheat: bool) -> tuple:
-    """Serve the console over ``db`` and drive it; (tti, clicks)."""
-    port = free_port()
-    with open(workdir / f"voila-{port}.log", "wb") as log:
-        proc = start_console(db, port, log=log, preheat=preheat)
-        try:
-            wait_until_ready(port, proc=proc)
-            return browser_side(console_url(port), pages, targets)
-        finally:
+def console_run(consoles: dict[str, dict], workdir: Path, pages: int,
+                targets: list) -> tuple:
+    """Serve each console (name → ``db``, ``preheat``, ``tree``: a source tree whose
+    notebook and package to run instead of this one) and drive them; (loads, clicks)."""
+    procs, urls, logs = [], {}, []
+    try:
+        for name, c in consoles.items():
+            port = free_port()
+            logs.append(open(workdir / f"voila-{port}.log", "wb"))  # noqa: SIM115
+            env, kw = {}, {}
+            if c.get("tree"):
+                env["PYTHONPATH"] = str(c["tree"])
+                kw["notebook"] = Path(c["tree"]) / "notebooks" / "console.ipynb"
+            procs.append(start_console(c["db"], port, env=env, log=logs[-1],
+                                       preheat=c.get("preheat", False), **kw))
+            wait_until_ready(port, proc=procs[-1])
+            urls[name] = console_url(port)
+        return browser_side(urls, pages, targets)
+    finally:
+        for proc in procs:
             stop_console(proc)
+        for log in logs:
+            log.close()
 
 
 def api_run(db: str, workdir: Path, requests: int) -> None:
@@ -170,6 +239,19 @@ def report(name: str, values: list[float], unit: str, target: float) -> None:
           f"{max(values):8.2f}  (n={len(values)}; target ≤ {target:g} {unit}: {verdict})")
 
 
+def phases(name: str, loads: list[dict]) -> None:
+    """Time to interactive and its phases, medians over the page loads."""
+    report(name, [x["tti"] for x in loads], "s", 3.0)
+    if loads:
+        med = {k: statistics.median(x[k] for x in loads) for k in loads[0]}
+        print(f"{'':<22} first byte {med['first_byte']:.2f} s, HTML done "
+              f"{med['html_done']:.2f} s, DOM ready {med['dom_ready']:.2f} s, kernel "
+              f"websocket's first message {med['ws_first']:.2f} s, widget state "
+              f"{med['ws_state']:.2f} s; websocket "
+              f"{med['frames']:.0f} frames, {med['kB']:.0f} kB, {med['models']:.0f} model "
+              "mentions")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=int, default=100_000,
@@ -181,7 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pages", type=int, default=3, help="page loads to time")
     ap.add_argument("--clicks", type=int, default=10, help="conflicts to click")
     ap.add_argument("--requests", type=int, default=200, help="API requests per endpoint")
-    ap.add_argument("--preheat", action="store_true", help="Voilà pre-heated kernels")
+    ap.add_argument("--preheat", action=argparse.BooleanOptionalAction, default=PREHEAT,
+                    help="Voilà pre-heated kernels, as `opswb console` has them by default "
+                         "(then also a console without, same run)")
+    ap.add_argument("--baseline-tree", type=Path,
+                    help="also serve the console of this source tree (e.g. main's, from "
+                         "`git archive REV | tar -x -C DIR`) over the same store, same run")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="opswb-console-bench-") as tmp:
         work = Path(tmp)
@@ -193,14 +280,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"health: {h['raw_events']:,} raws, {h['exceptions_open']:,} open exceptions")
         targets = conflicts_on_first_page(wb, a.clicks)
         kernel, whole = kernel_side(wb, targets)
-        base_tti, _ = console_run(small, work, a.pages, [], a.preheat)
-        tti, clicks = console_run(db, work, a.pages, targets, a.preheat)
-        report("TTI, 1k-arrival store", base_tti, "s", 3.0)
-        report("time-to-interactive", tti, "s", 3.0)
+        consoles = {"this tree": {"db": db, "preheat": a.preheat},
+                    "1k-arrival store": {"db": small, "preheat": a.preheat}}
+        if a.baseline_tree:
+            consoles["baseline tree"] = {"db": db, "tree": a.baseline_tree}
+        if a.preheat:
+            consoles["not preheated"] = {"db": db}
+        loads, clicks = console_run(consoles, work, a.pages, targets)
+        for name, figures in loads.items():
+            phases(f"TTI, {name}", figures)
         report("click-to-diff", clicks, "ms", 300.0)
         report("kernel: click→diff", kernel, "ms", 300.0)
         report("kernel: whole click", whole, "ms", 300.0)
-        api_run(db, work, a.requests)
+        if a.requests:
+            api_run(db, work, a.requests)
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"CPU seconds: this process {me.ru_utime + me.ru_stime:.1f}, children "
           f"(Voilà, kernels, serve, Chromium) {kids.ru_utime + kids.ru_stime:.1f}")

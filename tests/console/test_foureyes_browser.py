@@ -18,7 +18,7 @@ import opswb
 from opswb.console.launch import stop_console
 from tests.console.test_console_browser import open_row
 from tests.helpers import ev
-from tests.support.browser import open_console, shot, start_server
+from tests.support.browser import open_console, shot, start_server, unfold
 from tests.support.server import served_with_tokens
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -57,6 +57,7 @@ def approve_by(s: Any, token: str, exception_id: str) -> httpx.Response:
 
 def pick_proposal(page: Any, exception_id: str) -> None:
     """Pick one proposal in the proposals list and wait for it in the detail."""
+    unfold(page, "Four eyes")
     page.locator(".opswb-proposals-refresh").click()
     option = page.locator(".opswb-proposals-list option", has_text=f"#{exception_id} ·")
     expect(option).to_have_count(1)
@@ -82,7 +83,9 @@ def test_operator_proposes_approver_approves_once(browser, two_consoles):
     expect(olga.locator(".opswb-resolve-status")).to_contain_text(
         f"exception {ex_id} proposed: override_and_replay by olga, awaiting approval by "
         "someone else")
+    # The proposal unfolds the four-eyes section by itself, without its buttons.
     expect(olga.locator(".opswb-proposal")).to_contain_text("awaiting another approver")
+    expect(olga.locator(".opswb-proposal")).to_be_visible()
     expect(olga.locator(".opswb-proposal-approve")).to_be_hidden()
     assert olga.locator(".opswb-proposal-approve:visible").count() == 0
     shot(olga, "foureyes-1-proposed")
@@ -93,6 +96,7 @@ def test_operator_proposes_approver_approves_once(browser, two_consoles):
     assert len(wb.key("acme", "K1")["deliveries"]) == 1
 
     # olga claims it and leaves a note with markup in it: shown as text, never run.
+    unfold(olga, "Casework")
     olga.locator(".opswb-case-claim").click()
     expect(olga.locator(".opswb-case-assignee")).to_contain_text("claimed by olga (claimed by you)")
     olga.fill(".opswb-case-text textarea", XSS)

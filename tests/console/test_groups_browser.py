@@ -18,7 +18,8 @@ from playwright.sync_api import expect
 import opswb
 from opswb.console.panels.groups import group_label
 from opswb.testing.scale import GROUP_TYPE, write_scale_events
-from tests.support.browser import VIEWPORT, ConsoleServer, serving, shot
+from tests.support.browser import READY as QUEUE_READY
+from tests.support.browser import VIEWPORT, ConsoleServer, open_tab, rows, serving, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,11 +45,24 @@ def test_a_group_decision_on_twenty_thousand(scale_console, browser):
     page = browser.new_page(viewport=VIEWPORT)
     page.set_default_timeout(30_000)
     page.goto(scale_console.url)
-    page.wait_for_selector(READY, timeout=90_000)
+    page.wait_for_selector(QUEUE_READY, timeout=90_000)  # the page opens on the queue
+    open_tab(page, "Failure groups")
     listing = page.locator(".opswb-groups-list")
     expect(listing).to_contain_text(GROUP_TYPE)
     expect(listing.locator("tbody tr").first).to_contain_text(f"{count:,}")  # largest first
     page.select_option(READY, label=group_label(group))
+    # Picking the group filters the queue: shown there, it lists the group's exceptions.
+    page.locator(".opswb-groups-show").click()
+    expect(page.locator(".opswb-tabs .lm-mod-current")).to_have_text("Queue · one group")
+    expect(page.locator(".opswb-chip-group")).to_contain_text(group["group_id"])
+    want = [e["exception_id"] for e in wb.list_exceptions(limit=25, group=group["group_id"])[
+        "items"]]
+    page.wait_for_function("want => Array.from(document.querySelectorAll('.opswb-row'))"
+                           ".filter(r => r.offsetParent !== null).map(r => r.querySelector("
+                           "'.opswb-row-view').textContent.trim().slice(1)).join() === "
+                           "want.join()", arg=want)
+    assert {r["reason"] for r in rows(page)} == {"UNKNOWN TYPE"}
+    open_tab(page, "Failure groups")
     page.fill(".opswb-group-actor input", "browser-op")
     page.fill(".opswb-group-notes textarea", "payouts are not ours: ignore the group")
     page.click(".opswb-group-dry-run")
@@ -67,6 +81,8 @@ def test_a_group_decision_on_twenty_thousand(scale_console, browser):
     expect(page.locator(".opswb-health-open")).to_have_text(str(before - count),
                                                             timeout=60_000)
     expect(listing).not_to_contain_text(GROUP_TYPE)
+    # The decided group is gone, and with it the queue's group filter.
+    expect(page.locator(".opswb-tabs .lm-TabBar-tab").first).to_have_text("Queue")
     shot(page, "group-decided")
     assert wb.health()["exceptions_open"] == before - count
     assert wb.verify_audit()["ok"]

@@ -9,10 +9,14 @@
   holding a copy of the store.
 - ``open_console(browser, console)``: a new page, waited until the panels are interactive.
 - ``shot(page, name)``: a screenshot under ``test-artifacts/console/``.
+- ``open_tab(page, title)`` / ``unfold(page, title)``: a click on one of the console's
+  tabs (Queue, Failure groups, Audit) / on a folded section under the detail (Four eyes,
+  Casework), unless it is open already.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 import opswb
 from opswb.console.launch import console_url, start_console, stop_console, wait_until_ready
@@ -233,3 +238,19 @@ def open_row(page: Any, exception_id: str) -> None:
 def row_gone(page: Any, exception_id: str) -> None:
     """Wait until the queue lists no row ``exception_id``."""
     page.wait_for_function(f"() => !({ROWS_JS})().some(r => r.id === {exception_id!r})")
+
+
+def open_tab(page: Any, title: str) -> None:
+    """Open the console's tab whose title starts with ``title``, as a click does."""
+    tab = page.locator(".opswb-tabs .lm-TabBar-tab", has_text=title)
+    tab.click()
+    expect(tab).to_have_class(re.compile(r"\blm-mod-current\b"))
+
+
+def unfold(page: Any, title: str) -> None:
+    """Unfold the section under the detail titled ``title…`` if it is folded."""
+    section = page.locator(".jupyter-widget-Collapse").filter(
+        has=page.locator(".jupyter-widget-Collapse-header", has_text=title))
+    if "jupyter-widget-Collapse-open" not in (section.get_attribute("class") or ""):
+        section.locator(".jupyter-widget-Collapse-header").click()
+    expect(section).to_have_class(re.compile(r"\bjupyter-widget-Collapse-open\b"))

@@ -81,11 +81,12 @@ class GroupsPanel(widgets.VBox):
                                 "opswb-group-progress")
         self._summary = classed(widgets.HTML(), "opswb-group-summary")
         self.status = StatusLine("opswb-groups-status")
+        self.nav = widgets.HBox([self._prev, self._more])  # the app adds to it
         self._wire()
         self._form = [self._action, self._actor, self._notes, self._dry, self._confirm]
         super().__init__([
             widgets.HTML("<h3>Failure groups</h3>"), self._table, self._pick,
-            widgets.HBox([self._prev, self._more]), self._action, self._tenant, self._actor,
+            self.nav, self._action, self._tenant, self._actor,
             self._notes, widgets.HBox([self._dry, self._confirm]), self._plan, self.progress,
             self._summary, self.status])
         self.add_class("opswb-groups")

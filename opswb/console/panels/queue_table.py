@@ -13,6 +13,8 @@ from typing import Any
 
 import ipywidgets as widgets
 import traitlets
+from ipywidgets.widgets.widget_bool import CheckboxStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from opswb.console.panels._common import age, classed, esc
 
@@ -32,6 +34,7 @@ CSS = """
 .opswb-qt-head { border-bottom: 1px solid #adb5bd; font-weight: bold; }
 .opswb-row { border-bottom: 1px solid #eef0f2; }
 .opswb-row-viewed { background: #e7f5ff; }
+.opswb-qt .opswb-row-blank { display: none !important; }
 .opswb-qt .widget-checkbox { width: 22px; }
 .opswb-qt .widget-button { height: 22px; margin: 0; padding: 0 4px; text-align: left;
                            font-size: 12px; line-height: 22px; }
@@ -83,20 +86,32 @@ def cells_html(cells: dict[str, str]) -> str:
                    for f, _, _, w in COLUMNS[1:])
 
 
-class QueueRow(widgets.HBox):
-    """One row: tick box, ``#id`` button that views it, the other cells."""
+def row_looks() -> dict[str, dict[str, widgets.Widget]]:
+    """Layouts and styles that all rows share (one model each, not one per row: every
+    model is a message to the browser and an object it makes before the page is ready)."""
+    return {"row": {"layout": widgets.Layout()},
+            "tick": {"layout": _px(22), "style": CheckboxStyle()},
+            "view": {"layout": _px(COLUMNS[0][3]), "style": widgets.ButtonStyle()},
+            "cells": {"layout": _px(CELLS_WIDTH), "style": HTMLStyle()}}
 
-    def __init__(self) -> None:
+
+class QueueRow(widgets.HBox):
+    """One row: tick box, ``#id`` button that views it, the other cells (their layouts
+    and styles shared with the other rows: ``row_looks``); a row without an exception
+    is hidden by its class ``opswb-row-blank``."""
+
+    def __init__(self, looks: dict[str, dict[str, widgets.Widget]]) -> None:
         self.exception_id: str | None = None
-        self.tick = classed(widgets.Checkbox(indent=False, layout=_px(22)), "opswb-row-tick")
-        self.view = classed(widgets.Button(layout=_px(COLUMNS[0][3])), "opswb-row-view")
-        self.cells = classed(widgets.HTML(layout=_px(CELLS_WIDTH)), "opswb-row-cells")
-        super().__init__([self.tick, self.view, self.cells])
+        self.tick = classed(widgets.Checkbox(indent=False, **looks["tick"]), "opswb-row-tick")
+        self.view = classed(widgets.Button(**looks["view"]), "opswb-row-view")
+        self.cells = classed(widgets.HTML(**looks["cells"]), "opswb-row-cells")
+        super().__init__([self.tick, self.view, self.cells], **looks["row"])
         self.add_class("opswb-row")
+        self.add_class("opswb-row-blank")
 
     def fill(self, e: dict | None, ticked: bool, viewed: bool) -> None:
         self.exception_id = None if e is None else e["exception_id"]
-        self.layout.display = "none" if e is None else None
+        (self.add_class if e is None else self.remove_class)("opswb-row-blank")
         if e is None:
             return
         self.view.description = f"#{e['exception_id']}"
@@ -133,7 +148,8 @@ class QueueTable(widgets.VBox):
                                f"opswb-sort-{field}")
                 head.on_click(self._on_head_click(sort_name))
             self._heads[field] = head
-        self.rows = [QueueRow() for _ in range(page_size)]
+        looks = row_looks()
+        self.rows = [QueueRow(looks) for _ in range(page_size)]
         for row in self.rows:
             row.tick.observe(self._on_tick_change(row), names="value")
             row.view.on_click(self._on_view_click(row))
