@@ -43,7 +43,6 @@ class Pending:
     body_sha256: str | None = None
     nbytes: int = 0
     future: Future = field(default_factory=Future)
-    waiter: Any = None  # an asyncio future to settle on its own loop instead (``submit``)
 
 
 def conflict(batch_id: str) -> Conflict:
@@ -121,17 +120,6 @@ def store_group(store: Store, group: list[Pending]) -> list[Any]:
     return answers
 
 
-def _settle(settled: list[tuple[Any, Any]]) -> None:
-    """On the event loop: each waiter gets its answer (a waiter given up is left)."""
-    for waiter, answer in settled:
-        if waiter.done():
-            continue
-        if isinstance(answer, BaseException):
-            waiter.set_exception(answer)
-        else:
-            waiter.set_result(answer)
-
-
 class GroupCommitter:
     """The queue of pending requests and the writer thread that commits them in groups."""
 
@@ -146,12 +134,9 @@ class GroupCommitter:
         self._thread.start()
 
     def submit(self, rows: list[tuple], batch_id: str | None = None,
-               body_sha256: str | None = None, nbytes: int = 0,
-               waiter: Any = None) -> Future:
-        """Queue one request; its future holds the answer once its group committed.
-        With ``waiter`` (an asyncio future, made on its event loop) the answer goes there
-        instead: a group's waiters of one loop are settled by one callback on it."""
-        p = Pending(rows, batch_id, body_sha256, nbytes, waiter=waiter)
+               body_sha256: str | None = None, nbytes: int = 0) -> Future:
+        """Queue one request; its future holds the answer once its group committed."""
+        p = Pending(rows, batch_id, body_sha256, nbytes)
         with self._cond:
             if self._closing:
                 raise StoreError("the server is shutting down; nothing was stored")
@@ -197,18 +182,8 @@ class GroupCommitter:
                 for p in group:
                     self._commit([p])
                 return
-        on_loops: dict[Any, list[tuple[Any, Any]]] = {}
         for p, a in zip(group, answers):
-            if p.waiter is not None:
-                on_loops.setdefault(p.waiter.get_loop(), []).append((p.waiter, a))
-            elif isinstance(a, BaseException):
+            if isinstance(a, BaseException):
                 p.future.set_exception(a)
             else:
                 p.future.set_result(a)
-        # One wake-up of each event loop for the whole group, not one per request (each
-        # a write to the loop's self-pipe and a handover of the GIL to the loop).
-        for loop, settled in on_loops.items():
-            try:
-                loop.call_soon_threadsafe(_settle, settled)
-            except RuntimeError:  # the loop is closed: nobody waits for these any more
-                pass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import Future
-from typing import Any
 
 from opswb.core.fingerprint import dump_bytes
 from opswb.engine.group_commit import GroupCommitter
@@ -33,25 +32,21 @@ class ServedWorkbench(LocalWorkbench):
         super().close()
 
     # ---- batches, queued: the future holds the answer after its commit ----------------
-    def submit_json(self, body: bytes, batch_id: str | None = None,
-                    waiter: Any = None) -> Future:
-        """Queue a JSON request body (see ``ingest_json``); the answer in the returned
-        future, or in ``waiter`` (an asyncio future of the server's loop) if given."""
+    def submit_json(self, body: bytes, batch_id: str | None = None) -> Future:
+        """Queue a JSON request body (see ``ingest_json``)."""
         from opswb.engine.readers import read_json_text
 
-        return self._submit(read_json_text(body), body, batch_id, waiter)
+        return self._submit(read_json_text(body), body, batch_id)
 
-    def submit_ndjson(self, body: bytes, batch_id: str | None = None,
-                      waiter: Any = None) -> Future:
-        """Queue an NDJSON request body (see ``ingest_ndjson``, ``submit_json``)."""
+    def submit_ndjson(self, body: bytes, batch_id: str | None = None) -> Future:
+        """Queue an NDJSON request body (see ``ingest_ndjson``)."""
         from opswb.engine.readers import read_ndjson_text
 
-        return self._submit(read_ndjson_text(body), body, batch_id, waiter)
+        return self._submit(read_ndjson_text(body), body, batch_id)
 
-    def _submit(self, rows: list[tuple], body: bytes, batch_id: str | None,
-                waiter: Any) -> Future:
+    def _submit(self, rows: list[tuple], body: bytes, batch_id: str | None) -> Future:
         digest = hashlib.sha256(body).hexdigest() if batch_id is not None else None
-        return self.writer.submit(rows, batch_id, digest, len(body), waiter)
+        return self.writer.submit(rows, batch_id, digest, len(body))
 
     # ---- the same, waited for ---------------------------------------------------------
     def ingest_json(self, body: bytes, batch_id: str | None = None) -> dict:

@@ -101,13 +101,11 @@ async def _ingest(wb: Any, kind: str, body: bytes, batch: str | None) -> dict:
     submit = getattr(wb, f"submit_{kind}", None)
     if submit is None:
         return await run_in_threadpool(getattr(wb, f"ingest_{kind}"), body, batch)
-    # settled on this loop by the writer, one callback for its whole group
-    waiter = asyncio.get_running_loop().create_future()
     if len(body) <= INLINE_PARSE_BYTES:
-        submit(body, batch, waiter)
+        future = submit(body, batch)
     else:
-        await run_in_threadpool(submit, body, batch, waiter)
-    return await waiter
+        future = await run_in_threadpool(submit, body, batch)
+    return await asyncio.wrap_future(future)
 
 
 def fast_app(wb: Any) -> Any:
