@@ -56,6 +56,8 @@ CSS = """
 .opswb-state-open { color: #e8590c; }
 .opswb-error-row { background: #ffe3e3; }
 .opswb-tabs > .widget-tab-contents { padding: 6px 2px !important; }
+.opswb-health-summary { flex: 1 1 auto; min-width: 0; }
+.opswb-console .opswb-health-refresh { flex: 0 0 auto; min-width: 5.5em; }
 </style>
 """
 
