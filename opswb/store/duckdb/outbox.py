@@ -3,12 +3,15 @@
 Why a reader that follows the last delivery id it saw never skips one: the file has one
 writing transaction at a time (one process holds it, SPEC §13, and inside it
 ``connection.write_lock`` serialises writers, the server's included), and each takes its
-delivery ids from the ``counters`` table inside that transaction. So a transaction that
-commits later holds only larger ids than every one committed before it: commit order is
-id order. A snapshot shows the commits made before it began, so the ids it shows are all
-the ids up to the counter it shows (less the gaps: ids that never became a delivery, see
-``classify._INSERT_DELIVERIES``), and no delivery can later appear below them. A page
-therefore ends at a cursor behind which nothing will ever be added.
+delivery ids inside that transaction, from the ``counters`` table or, in serve mode, from
+the held store's ``gatecache.GateCache``, which hands them out in the same order and keeps
+the row at or ahead of them. So a transaction that commits later holds only larger ids
+than every one committed before it: commit order is id order. A snapshot shows the
+commits made before it began, so the ids it shows are all the ids up to the counter it
+shows, less the gaps (ids that never became a delivery, see
+``classify._INSERT_DELIVERIES``, and a served store's unused reserve), and no delivery can
+later appear below them. A page ends at its last delivery, behind which nothing will
+ever be added.
 
 Ordinary deliveries point at their raw for the event (a bulk-loaded raw keeps its
 payload inside its text); replays carry their own patched event. Delivery ids are
