@@ -11,6 +11,9 @@ FastAPI + uvicorn stack:
   sqlite         a SQLite gate: one transaction per request behind one lock (key lookup,
                  raw insert, key insert or state change, outbox insert; WAL,
                  synchronous=NORMAL), the §5 rules for one event
+  sqlite-full    the same gate with synchronous=FULL: each commit is on disk before the
+                 answer (fsync of the WAL), as opswb's DuckDB commits are; NORMAL's
+                 commits survive a crash of the process but not of the machine
   opswb          ``opswb serve`` of this working tree over a fresh store
   opswb-before   ``opswb serve`` of ``--baseline-rev`` (``git archive``), fresh store
   opswb-big      this tree's ``opswb serve`` over a store of ``--big`` N arrivals
@@ -46,118 +49,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request  # the comparison apps' handlers name these in annotations
-from fastapi.responses import Response
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from gate_baselines import serve_child  # the floor and the SQLite gates
 from ingest import export_rev  # the baseline commit, unpacked as ingest.py does
 
 WARMUP = 3
-
-
-# -- the comparison servers (run in a child process: --serve floor|sqlite) -------------
-def floor_app() -> Any:
-    from fastapi import FastAPI
-
-    app = FastAPI()
-    answer = json.dumps({"received": 1, "processed": 1}).encode()
-
-    @app.post("/v1/events")
-    async def post_events(request: Request) -> Response:
-        await request.body()
-        return Response(answer, media_type="application/json")
-
-    return app
-
-
-_SQLITE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS raws (raw_id INTEGER PRIMARY KEY, text TEXT NOT NULL,
-  tenant_id TEXT, idempotency_key TEXT, outcome TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS keys (tenant_id TEXT NOT NULL, idempotency_key TEXT NOT NULL,
-  state TEXT NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (tenant_id, idempotency_key))
-  WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS outbox (delivery_id INTEGER PRIMARY KEY, raw_id INTEGER,
-  tenant_id TEXT, idempotency_key TEXT, payload TEXT);
-CREATE TABLE IF NOT EXISTS exceptions (exception_id INTEGER PRIMARY KEY, raw_id INTEGER,
-  reason_code TEXT);
-"""
-
-
-def sqlite_app(db: str) -> Any:
-    """One event per request, one transaction each, behind one lock."""
-    import hashlib
-    import sqlite3
-
-    import orjson
-    from fastapi import FastAPI
-    from fastapi.concurrency import run_in_threadpool
-
-    from opswb.testing.reference import load_allowlist
-
-    allow = load_allowlist()
-    con = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=NORMAL")
-    con.executescript(_SQLITE_SCHEMA)
-    lock = threading.Lock()
-
-    def gate(text: bytes) -> dict:
-        ev = orjson.loads(text)
-        tenant, key, etype = ev["tenant_id"], ev["idempotency_key"], ev["event_type"]
-        fp = hashlib.sha256(orjson.dumps({"event_type": etype, "payload": ev["payload"]},
-                                         option=orjson.OPT_SORT_KEYS)).hexdigest()
-        with lock:
-            con.execute("BEGIN")
-            try:
-                row = con.execute("SELECT state, fingerprint FROM keys WHERE tenant_id = ?"
-                                  " AND idempotency_key = ?", (tenant, key)).fetchone()
-                if row is None:
-                    allowed = ("", etype) in allow or (tenant, etype) in allow
-                    outcome = "processed" if allowed else "exception_opened"
-                    con.execute("INSERT INTO keys VALUES (?, ?, ?, ?)", (
-                        tenant, key, "processed" if allowed else "quarantined", fp))
-                elif row[0] == "quarantined":
-                    outcome = "attached"
-                elif row[1] == fp:
-                    outcome = "duplicate"
-                else:
-                    outcome = "exception_opened"
-                    con.execute("UPDATE keys SET state = 'quarantined' WHERE tenant_id = ?"
-                                " AND idempotency_key = ?", (tenant, key))
-                raw_id = con.execute("INSERT INTO raws (text, tenant_id, idempotency_key,"
-                                     " outcome) VALUES (?, ?, ?, ?)",
-                                     (text.decode(), tenant, key, outcome)).lastrowid
-                if outcome == "processed":
-                    con.execute("INSERT INTO outbox (raw_id, tenant_id, idempotency_key,"
-                                " payload) VALUES (?, ?, ?, ?)",
-                                (raw_id, tenant, key, orjson.dumps(ev["payload"]).decode()))
-                elif outcome == "exception_opened":
-                    con.execute("INSERT INTO exceptions (raw_id, reason_code) VALUES (?, ?)",
-                                (raw_id, "CONFLICT_OR_UNKNOWN"))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return {"received": 1, "results": [{"raw_id": str(raw_id), "outcome": outcome}]}
-
-    app = FastAPI()
-
-    @app.post("/v1/events")
-    async def post_events(request: Request) -> Response:
-        body = await request.body()
-        return Response(orjson.dumps(await run_in_threadpool(gate, body)),
-                        media_type="application/json")
-
-    return app
-
-
-def serve_child(kind: str, port: int, db: str | None) -> None:
-    import uvicorn
-
-    app = floor_app() if kind == "floor" else sqlite_app(str(db))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 # -- starting servers -------------------------------------------------------------------
@@ -341,6 +239,9 @@ def start_servers(args: argparse.Namespace, workdir: Path) -> list[Server]:
     servers = [Server("floor", [*me, "floor"], workdir / "floor.log", token),
                Server("sqlite", [*me, "sqlite", "--db", str(workdir / "gate-sqlite.db")],
                       workdir / "sqlite.log", token),
+               Server("sqlite-full", [*me, "sqlite-full", "--db",
+                                      str(workdir / "gate-sqlite-full.db")],
+                      workdir / "sqlite-full.log", token),
                Server("opswb", opswb_argv(workdir / "gate-opswb.duckdb"),
                       workdir / "opswb.log", token)]
     if args.baseline_rev:
@@ -377,6 +278,7 @@ def report(res: dict[str, dict[int, dict]], levels: list[int]) -> dict[str, floa
         rate = res["opswb"][c]["events_per_s"]
         ratios[f"opswb/floor @{c}"] = rate / res["floor"][c]["events_per_s"]
         ratios[f"opswb/sqlite @{c}"] = rate / res["sqlite"][c]["events_per_s"]
+        ratios[f"opswb/sqlite-full @{c}"] = rate / res["sqlite-full"][c]["events_per_s"]
         for other in [n for n in res if n.startswith(("opswb-before", "opswb-big", "opswb-pg"))]:
             ratios[f"{other}/opswb @{c}"] = res[other][c]["events_per_s"] / rate
         if "opswb-pg" in res:
@@ -409,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--big-db", help="where the big store is (built if it lacks events)")
     ap.add_argument("--workdir", help="stores and logs (kept); default a temp dir")
     ap.add_argument("--json", dest="json_out", help="write the figures to this file")
-    ap.add_argument("--serve", choices=("floor", "sqlite"), help=argparse.SUPPRESS)
+    ap.add_argument("--serve", choices=("floor", "sqlite", "sqlite-full"),
+                    help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--db", help="also run opswb serve over this postgresql:// database")
     ap.add_argument("--replicas", type=int, default=1,

@@ -64,13 +64,13 @@ def test_gate_benchmark_runs_every_server_at_each_client_count(tmp_path):
         capture_output=True, text=True, check=False, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     figures = json.loads(out.read_text())
-    assert set(figures["results"]) == {"floor", "sqlite", "opswb"}
+    assert set(figures["results"]) == {"floor", "sqlite", "sqlite-full", "opswb"}
     for name, by_level in figures["results"].items():
         for level in ("1", "3"):
             got = by_level[level]
             assert got["requests"] == 12 and got["errors"] == 0, (name, level, got)
             assert got["p50_ms"] > 0 and got["events_per_s"] > 0
-    assert {"opswb/floor @1", "opswb/sqlite @3"} <= set(figures["ratios"])
+    assert {"opswb/floor @1", "opswb/sqlite @3", "opswb/sqlite-full @3"} <= set(figures["ratios"])
     # opswb stored every event it answered: the warm-up and the measured ones.
     with duckdb.connect(str(tmp_path / "gate-opswb.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_events WHERE outcome = 'processed'"
