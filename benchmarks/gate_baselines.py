@@ -39,6 +39,45 @@ CREATE TABLE IF NOT EXISTS exceptions (exception_id INTEGER PRIMARY KEY, raw_id 
 """
 
 
+def _store_one(con: Any, allow: set, text: bytes, ev: dict, fp: str) -> tuple[int, str]:
+    """The §5 rules for one event in its own transaction: (raw id, outcome)."""
+    import orjson
+
+    tenant, key, etype = ev["tenant_id"], ev["idempotency_key"], ev["event_type"]
+    con.execute("BEGIN")
+    try:
+        row = con.execute("SELECT state, fingerprint FROM keys WHERE tenant_id = ?"
+                          " AND idempotency_key = ?", (tenant, key)).fetchone()
+        if row is None:
+            allowed = ("", etype) in allow or (tenant, etype) in allow
+            outcome = "processed" if allowed else "exception_opened"
+            con.execute("INSERT INTO keys VALUES (?, ?, ?, ?)", (
+                tenant, key, "processed" if allowed else "quarantined", fp))
+        elif row[0] == "quarantined":
+            outcome = "attached"
+        elif row[1] == fp:
+            outcome = "duplicate"
+        else:
+            outcome = "exception_opened"
+            con.execute("UPDATE keys SET state = 'quarantined' WHERE tenant_id = ?"
+                        " AND idempotency_key = ?", (tenant, key))
+        raw_id = con.execute("INSERT INTO raws (text, tenant_id, idempotency_key,"
+                             " outcome) VALUES (?, ?, ?, ?)",
+                             (text.decode(), tenant, key, outcome)).lastrowid
+        if outcome == "processed":
+            con.execute("INSERT INTO outbox (raw_id, tenant_id, idempotency_key,"
+                        " payload) VALUES (?, ?, ?, ?)",
+                        (raw_id, tenant, key, orjson.dumps(ev["payload"]).decode()))
+        elif outcome == "exception_opened":
+            con.execute("INSERT INTO exceptions (raw_id, reason_code) VALUES (?, ?)",
+                        (raw_id, "CONFLICT_OR_UNKNOWN"))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return raw_id, outcome
+
+
 def sqlite_app(db: str, synchronous: str = "NORMAL") -> Any:
     """One event per request, one transaction each, behind one lock; ``synchronous``
     FULL makes each commit wait for the WAL's fsync."""
@@ -60,41 +99,11 @@ def sqlite_app(db: str, synchronous: str = "NORMAL") -> Any:
 
     def gate(text: bytes) -> dict:
         ev = orjson.loads(text)
-        tenant, key, etype = ev["tenant_id"], ev["idempotency_key"], ev["event_type"]
-        fp = hashlib.sha256(orjson.dumps({"event_type": etype, "payload": ev["payload"]},
+        fp = hashlib.sha256(orjson.dumps({"event_type": ev["event_type"],
+                                          "payload": ev["payload"]},
                                          option=orjson.OPT_SORT_KEYS)).hexdigest()
         with lock:
-            con.execute("BEGIN")
-            try:
-                row = con.execute("SELECT state, fingerprint FROM keys WHERE tenant_id = ?"
-                                  " AND idempotency_key = ?", (tenant, key)).fetchone()
-                if row is None:
-                    allowed = ("", etype) in allow or (tenant, etype) in allow
-                    outcome = "processed" if allowed else "exception_opened"
-                    con.execute("INSERT INTO keys VALUES (?, ?, ?, ?)", (
-                        tenant, key, "processed" if allowed else "quarantined", fp))
-                elif row[0] == "quarantined":
-                    outcome = "attached"
-                elif row[1] == fp:
-                    outcome = "duplicate"
-                else:
-                    outcome = "exception_opened"
-                    con.execute("UPDATE keys SET state = 'quarantined' WHERE tenant_id = ?"
-                                " AND idempotency_key = ?", (tenant, key))
-                raw_id = con.execute("INSERT INTO raws (text, tenant_id, idempotency_key,"
-                                     " outcome) VALUES (?, ?, ?, ?)",
-                                     (text.decode(), tenant, key, outcome)).lastrowid
-                if outcome == "processed":
-                    con.execute("INSERT INTO outbox (raw_id, tenant_id, idempotency_key,"
-                                " payload) VALUES (?, ?, ?, ?)",
-                                (raw_id, tenant, key, orjson.dumps(ev["payload"]).decode()))
-                elif outcome == "exception_opened":
-                    con.execute("INSERT INTO exceptions (raw_id, reason_code) VALUES (?, ?)",
-                                (raw_id, "CONFLICT_OR_UNKNOWN"))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            raw_id, outcome = _store_one(con, allow, text, ev, fp)
         return {"received": 1, "results": [{"raw_id": str(raw_id), "outcome": outcome}]}
 
     app = FastAPI()

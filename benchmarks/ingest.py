@@ -26,6 +26,7 @@ Every opswb summary is checked against what the generator planted.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -36,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 # A phase of the baseline commit (--baseline-rev) imports that commit's package instead.
@@ -143,13 +146,57 @@ CREATE TABLE outbox (delivery_id INTEGER PRIMARY KEY, tenant_id TEXT, idempotenc
 """
 
 
+def _sqlite_valid(ex: Any, allow: set, raw_id: int, exc_id: int, text: str,
+                  obj: dict) -> tuple[str, int]:
+    """One valid event of ``phase_sqlite``: its key, outbox, exception and raw rows;
+    (outcome, the last exception id)."""
+    tenant, key, etype = obj["tenant_id"], obj["idempotency_key"], obj["event_type"]
+    payload = obj["payload"]
+    canon = orjson.dumps({"event_type": etype, "payload": _normalize(payload)},
+                         option=orjson.OPT_SORT_KEYS)
+    fp = hashlib.blake2b(canon, digest_size=16).hexdigest()
+    allowed = ("", etype) in allow or (tenant, etype) in allow
+    cur = ex("INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?) "
+             "ON CONFLICT DO NOTHING",
+             (tenant, key, "processed" if allowed else "quarantined", fp,
+              raw_id, raw_id))
+    if cur.rowcount == 1:
+        if allowed:
+            outcome = "processed"
+            ex("INSERT INTO outbox VALUES (NULL, ?, ?, ?, ?, ?)",
+               (tenant, key, raw_id, etype, orjson.dumps(payload).decode()))
+        else:
+            outcome = "exceptions_opened"
+            exc_id += 1
+            ex("INSERT INTO exceptions VALUES (?, ?, ?, 'UNKNOWN_EVENT_TYPE', ?, 'open')",
+               (exc_id, tenant, key, raw_id))
+    else:
+        state, kfp = ex("SELECT state, fingerprint FROM idempotency_keys "
+                        "WHERE tenant_id = ? AND idempotency_key = ?",
+                        (tenant, key)).fetchone()
+        if state == "quarantined":
+            outcome = "attached"
+        elif kfp == fp:
+            outcome = "duplicates"
+        else:
+            outcome = "exceptions_opened"
+            exc_id += 1
+            ex("INSERT INTO exceptions VALUES (?, ?, ?, 'IDEMPOTENCY_CONFLICT', ?, 'open')",
+               (exc_id, tenant, key, raw_id))
+            ex("UPDATE idempotency_keys SET state = 'quarantined' "
+               "WHERE tenant_id = ? AND idempotency_key = ?", (tenant, key))
+        ex("UPDATE idempotency_keys SET last_raw_id = ? "
+           "WHERE tenant_id = ? AND idempotency_key = ?", (raw_id, tenant, key))
+    ex("INSERT INTO raw_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+       (raw_id, text, tenant, key, etype, obj.get("source"), obj.get("occurred_at"),
+        orjson.dumps(payload).decode(), fp, outcome))
+    return outcome, exc_id
+
+
 def phase_sqlite(db: str, path: str, limit: int) -> dict[str, Any]:
     """Row by row: parse, canonicalise (sorted keys), hash, INSERT … ON CONFLICT DO NOTHING,
     look up on conflict to tell duplicate from conflict, append the raw; commit every 10k."""
-    import hashlib
     import sqlite3
-
-    import orjson
 
     from opswb.testing.reference import load_allowlist
 
@@ -185,46 +232,7 @@ def phase_sqlite(db: str, path: str, limit: int) -> dict[str, Any]:
                    (raw_id, text))
                 outcome = "exceptions_opened"
             else:
-                tenant, key, etype = obj["tenant_id"], obj["idempotency_key"], obj["event_type"]
-                payload = obj["payload"]
-                canon = orjson.dumps({"event_type": etype, "payload": _normalize(payload)},
-                                     option=orjson.OPT_SORT_KEYS)
-                fp = hashlib.blake2b(canon, digest_size=16).hexdigest()
-                allowed = ("", etype) in allow or (tenant, etype) in allow
-                cur = ex("INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?) "
-                         "ON CONFLICT DO NOTHING",
-                         (tenant, key, "processed" if allowed else "quarantined", fp,
-                          raw_id, raw_id))
-                if cur.rowcount == 1:
-                    if allowed:
-                        outcome = "processed"
-                        ex("INSERT INTO outbox VALUES (NULL, ?, ?, ?, ?, ?)",
-                           (tenant, key, raw_id, etype, orjson.dumps(payload).decode()))
-                    else:
-                        outcome = "exceptions_opened"
-                        exc_id += 1
-                        ex("INSERT INTO exceptions VALUES (?, ?, ?, 'UNKNOWN_EVENT_TYPE', ?, 'open')",
-                           (exc_id, tenant, key, raw_id))
-                else:
-                    state, kfp = ex("SELECT state, fingerprint FROM idempotency_keys "
-                                    "WHERE tenant_id = ? AND idempotency_key = ?",
-                                    (tenant, key)).fetchone()
-                    if state == "quarantined":
-                        outcome = "attached"
-                    elif kfp == fp:
-                        outcome = "duplicates"
-                    else:
-                        outcome = "exceptions_opened"
-                        exc_id += 1
-                        ex("INSERT INTO exceptions VALUES (?, ?, ?, 'IDEMPOTENCY_CONFLICT', ?, 'open')",
-                           (exc_id, tenant, key, raw_id))
-                        ex("UPDATE idempotency_keys SET state = 'quarantined' "
-                           "WHERE tenant_id = ? AND idempotency_key = ?", (tenant, key))
-                    ex("UPDATE idempotency_keys SET last_raw_id = ? "
-                       "WHERE tenant_id = ? AND idempotency_key = ?", (raw_id, tenant, key))
-                ex("INSERT INTO raw_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   (raw_id, text, tenant, key, etype, obj.get("source"), obj.get("occurred_at"),
-                    orjson.dumps(payload).decode(), fp, outcome))
+                outcome, exc_id = _sqlite_valid(ex, allow, raw_id, exc_id, text, obj)
             counts["received"] += 1
             counts[outcome] += 1
             if raw_id % 10_000 == 0:
@@ -312,34 +320,10 @@ def check(name: str, got: dict | None, want: dict) -> str:
         f"{name}: SUMMARY MISMATCH (got, expected): {bad}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=1_000_000, help="events in file A")
-    ap.add_argument("--n-b", type=int, default=None, help="events in file B (default N/2)")
-    ap.add_argument("--workdir", help="where files and stores go (kept); default a temp dir")
-    ap.add_argument("--json", dest="json_out", help="write the figures to this file")
-    ap.add_argument("--sqlite-max", type=int, default=1_000_000,
-                    help="SQLite baseline runs on at most this many events of A")
-    ap.add_argument("--skip-sqlite", action="store_true")
-    ap.add_argument("--baseline-rev", help="also run the opswb phases with this commit's code")
-    ap.add_argument("--phase", choices=("opswb", "floor", "sqlite", "bound"), help=argparse.SUPPRESS)
-    ap.add_argument("--db", help=argparse.SUPPRESS)
-    ap.add_argument("--file", help=argparse.SUPPRESS)
-    ap.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.phase:
-        run_child(args)
-        return 0
-    if args.db and args.db.startswith(("postgresql://", "postgres://")):
-        # PostgreSQL: opswb beside a plain set-wise baseline on the same server
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from ingest_postgres import run as run_postgres
-
-        with tempfile.TemporaryDirectory() as d:
-            run_postgres(args.db, args.n, Path(args.workdir or d))
-        return 0
-
-    n, n_b = args.n, args.n_b if args.n_b is not None else max(1, args.n // 2)
+def run_phases(args: argparse.Namespace, n: int, n_b: int
+               ) -> tuple[dict[str, dict[str, Any]], tuple[dict, dict], float, int]:
+    """Generate A and B, run every phase: (results by phase, what A and B planted,
+    generation seconds, events the SQLite baseline ran on)."""
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="opswb-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     db, sq = workdir / "opswb.duckdb", workdir / "baseline.sqlite"
@@ -364,7 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+    return res, (exp_a, exp_b), gen_s, sq_n
 
+
+def report(res: dict[str, dict[str, Any]], n: int, sq_n: int, exp_a: dict,
+           exp_b: dict) -> dict[str, float]:
+    """Print the phases' figures and ratios and check opswb's summaries; the ratios."""
     for r in res.values():
         r["events_per_s"] = r["events"] / r["seconds"] if r["seconds"] else 0.0
     print(f"\n{'phase':<17}{'events':>11}{'seconds':>10}{'events/s':>12}{'peak RSS MB':>13}"
@@ -404,6 +393,39 @@ def main(argv: list[str] | None = None) -> int:
                        ("baseline-empty", exp_a), ("baseline-prefilled", exp_b)):
         if name in res:
             print(check(name, res[name].get("summary"), want))
+    return ratios
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1_000_000, help="events in file A")
+    ap.add_argument("--n-b", type=int, default=None, help="events in file B (default N/2)")
+    ap.add_argument("--workdir", help="where files and stores go (kept); default a temp dir")
+    ap.add_argument("--json", dest="json_out", help="write the figures to this file")
+    ap.add_argument("--sqlite-max", type=int, default=1_000_000,
+                    help="SQLite baseline runs on at most this many events of A")
+    ap.add_argument("--skip-sqlite", action="store_true")
+    ap.add_argument("--baseline-rev", help="also run the opswb phases with this commit's code")
+    ap.add_argument("--phase", choices=("opswb", "floor", "sqlite", "bound"), help=argparse.SUPPRESS)
+    ap.add_argument("--db", help=argparse.SUPPRESS)
+    ap.add_argument("--file", help=argparse.SUPPRESS)
+    ap.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.phase:
+        run_child(args)
+        return 0
+    if args.db and args.db.startswith(("postgresql://", "postgres://")):
+        # PostgreSQL: opswb beside a plain set-wise baseline on the same server
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from ingest_postgres import run as run_postgres
+
+        with tempfile.TemporaryDirectory() as d:
+            run_postgres(args.db, args.n, Path(args.workdir or d))
+        return 0
+
+    n, n_b = args.n, args.n_b if args.n_b is not None else max(1, args.n // 2)
+    res, (exp_a, exp_b), gen_s, sq_n = run_phases(args, n, n_b)
+    ratios = report(res, n, sq_n, exp_a, exp_b)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(
             {"n": n, "n_b": n_b, "machine": {"cpus": os.cpu_count(), "python": sys.version},

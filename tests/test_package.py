@@ -132,3 +132,15 @@ def test_no_module_is_past_450_lines():
     long = {name: n for name, p in MODULES.items()
             if (n := len(p.read_text().splitlines())) > 460}
     assert long == {}
+
+
+def test_no_function_is_past_60_lines():
+    """Decorators and docstrings count: a function is read whole."""
+    long = {}
+    for name, p in MODULES.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                if (n := node.end_lineno - first + 1) > 60:
+                    long[f"{name}.{node.name}"] = n
+    assert long == {}

@@ -258,11 +258,7 @@ def build_report(wb: Any, as_of: Any = None, since: Any = None, tenant_id: str |
     limits = {k: parse_threshold((thresholds or {}).get(k)) for k in THRESHOLD_NAMES}
 
     health = wb.health()
-    ex = fetch_exceptions(wb, tenant_id)
-    ex = ex[ex["created_at"] <= as_of].copy()
-    # A resolution after as_of did not happen yet from the report's point of view.
-    later = ex["resolved_at"] > as_of
-    ex.loc[later, ["status", "resolved_at"]] = ["open", pd.NaT]
+    ex = _exceptions_as_of(wb, tenant_id, as_of)
     decisions, cut = fetch_decisions(wb, tenant_id)
     decisions = decisions[decisions["at"].between(since, as_of)].copy()
     snaps = fetch_snapshots(wb, since, as_of)
@@ -303,12 +299,6 @@ def build_report(wb: Any, as_of: Any = None, since: Any = None, tenant_id: str |
         "health": health,
     }
     breaches = find_breaches(summary, limits, oldest)
-    oldest_cols = ["exception_id", "tenant_id", "idempotency_key", "source", "reason_code",
-                   "created_at"]
-    oldest_open = open_ex.sort_values("created_at", kind="stable").head(10)[oldest_cols].copy()
-    oldest_open["age_hours"] = ((as_of - oldest_open["created_at"]).dt.total_seconds() / 3600
-                                ).clip(lower=0).round(1)
-    oldest_open["created_at"] = oldest_open["created_at"].map(iso)
     return ReportData(
         as_of=as_of, since=since, tenant_id=tenant_id, health=health, summary=summary,
         thresholds=limits, breaches=breaches, snapshots=snaps, per_day=per_day, aging=aging,
@@ -316,7 +306,28 @@ def build_report(wb: Any, as_of: Any = None, since: Any = None, tenant_id: str |
         by_reason=breakdown(ex, "reason_code", since, as_of),
         by_source=breakdown(ex, "source", since, as_of),
         resolution_times=times, decisions=decision_table(decisions),
-        overrides=override_table(decisions), oldest_open=oldest_open.reset_index(drop=True))
+        overrides=override_table(decisions), oldest_open=_oldest_open(open_ex, as_of))
+
+
+def _exceptions_as_of(wb: Any, tenant_id: str | None, as_of: Any) -> pd.DataFrame:
+    """The exceptions as they stood at ``as_of``: those created by then, and a resolution
+    after it not yet happened."""
+    ex = fetch_exceptions(wb, tenant_id)
+    ex = ex[ex["created_at"] <= as_of].copy()
+    later = ex["resolved_at"] > as_of
+    ex.loc[later, ["status", "resolved_at"]] = ["open", pd.NaT]
+    return ex
+
+
+def _oldest_open(open_ex: pd.DataFrame, as_of: Any) -> pd.DataFrame:
+    """The ten oldest open exceptions, with their age in hours."""
+    cols = ["exception_id", "tenant_id", "idempotency_key", "source", "reason_code",
+            "created_at"]
+    oldest = open_ex.sort_values("created_at", kind="stable").head(10)[cols].copy()
+    oldest["age_hours"] = ((as_of - oldest["created_at"]).dt.total_seconds() / 3600
+                           ).clip(lower=0).round(1)
+    oldest["created_at"] = oldest["created_at"].map(iso)
+    return oldest.reset_index(drop=True)
 
 
 def summary_json(report: ReportData) -> dict:
