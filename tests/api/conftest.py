@@ -7,8 +7,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from tests.support.people import PeopleAuth
 from tests.support.server import Served, ServerProcess
 
 
@@ -45,3 +47,12 @@ def serve_url(module_store, tmp_path_factory) -> Iterator[Served]:
         yield server.wait()
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(serve_url):
+    """An HTTP client with the server's token; a body naming an actor goes with that
+    person's own token (SPEC §15, ``tests/support/people.py``)."""
+    url, token = serve_url
+    with httpx.Client(base_url=url, auth=PeopleAuth(url, token), timeout=30) as client:
+        yield client

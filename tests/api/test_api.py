@@ -7,11 +7,7 @@ by using their own tenants; figures they check are deltas or per-tenant counts.
 from __future__ import annotations
 
 import http.client
-import inspect
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,44 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-import opswb
 from opswb.workbench import remote as remote_mod
-from opswb.workbench.local import LocalWorkbench
+from tests.api.helpers import NOTE, P1, P2, conflict, open_ids, post_events
 from tests.helpers import ev, write_jsonl
-from tests.support.people import PeopleAuth, PeopleWorkbench, mint_people
+from tests.support.people import PeopleAuth, PeopleWorkbench
 from tests.support.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-P1 = {"amount": 1200, "currency": "EUR", "customer": {"id": "c_19"}}
-P2 = {"amount": 1250, "currency": "EUR", "customer": {"id": "c_19"}}
-NOTE = {"actor": "ann", "resolution_notes": "checked with billing"}
-
-
-@pytest.fixture(scope="module")
-def api(serve_url):
-    """An HTTP client with the server's token; a body naming an actor goes with that
-    person's own token (SPEC §15, ``tests/support/people.py``)."""
-    url, token = serve_url
-    with httpx.Client(base_url=url, auth=PeopleAuth(url, token), timeout=30) as client:
-        yield client
-
-
-def _post_events(api, events, **headers):
-    r = api.post("/v1/events", json=events, headers=headers)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _open_ids(api, tenant, reason=None):
-    r = api.get("/v1/exceptions", params={"tenant_id": tenant, "limit": 1000,
-                                          **({"reason_code": reason} if reason else {})})
-    assert r.status_code == 200, r.text
-    return [e["exception_id"] for e in r.json()["items"]]
-
-
-def _conflict(api, tenant, key="K"):
-    _post_events(api, [ev(key, P1, tenant=tenant), ev(key, P2, tenant=tenant)])
-    return _open_ids(api, tenant, "IDEMPOTENCY_CONFLICT")[-1]
 
 
 # ---- auth ------------------------------------------------------------------------------
@@ -106,7 +71,7 @@ def test_ids_that_name_nothing_are_404(api, ex_id):
 
 
 def test_second_resolution_and_reopen_of_open_are_409(api):
-    ex_id = _conflict(api, "t409")
+    ex_id = conflict(api, "t409")
     r = api.post(f"/v1/exceptions/{ex_id}/reopen", json=NOTE)
     assert r.status_code == 409 and "already open" in r.json()["error"]
     body = {"action": "mark_resolved_no_replay", **NOTE}
@@ -134,7 +99,7 @@ def test_second_resolution_and_reopen_of_open_are_409(api):
 ])
 def test_invalid_resolutions_are_422_and_change_nothing(api, name, body):
     tenant = "t422-" + name.replace(" ", "-")
-    ex_id = _conflict(api, tenant)
+    ex_id = conflict(api, tenant)
     before = api.get(f"/v1/exceptions/{ex_id}").json()
     r = api.post(f"/v1/exceptions/{ex_id}/resolve", json=body)
     assert r.status_code == 422, r.text
@@ -185,7 +150,7 @@ def test_declared_body_over_the_limit_is_413_before_any_byte_is_read(serve_url):
 
 def test_an_event_of_one_mebibyte_is_an_ordinary_event(api):
     big = ev("big", {"blob": "x" * (1024 * 1024)}, tenant="t1mib")
-    assert _post_events(api, [big])["processed"] == 1
+    assert post_events(api, [big])["processed"] == 1
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +206,7 @@ def test_streamed_body_over_the_limit_is_413(small_server):
 
 def test_pages_are_oldest_first_and_the_cursor_is_stable(api):
     tenant = "tpage"
-    _post_events(api, [ev(f"u{i:02}", P1, event_type="x.unknown", tenant=tenant)
+    post_events(api, [ev(f"u{i:02}", P1, event_type="x.unknown", tenant=tenant)
                        for i in range(25)])
     seen, cursor, first_page = [], None, None
     while True:
@@ -270,7 +235,7 @@ def test_pages_are_oldest_first_and_the_cursor_is_stable(api):
 
 def test_runbook_loop_over_http(api):
     t = "trunbook"
-    _post_events(api, [ev("K1", P1, tenant=t), ev("K2", P1, tenant=t),
+    post_events(api, [ev("K1", P1, tenant=t), ev("K2", P1, tenant=t),
                        ev("K3", P1, event_type="payment.chargeback", tenant=t),
                        ev("K1", P2, tenant=t), ev("K2", P2, tenant=t),
                        ev("K9", P1, tenant="trunbook-other"),
@@ -330,8 +295,8 @@ def test_runbook_loop_over_http(api):
 
 def test_bulk_resolution_by_filter_and_by_ids_reports_each_item(api):
     t = "tbulk"
-    _post_events(api, [ev(f"b{i}", P1, event_type="x.unknown", tenant=t) for i in range(3)])
-    ids = _open_ids(api, t)
+    post_events(api, [ev(f"b{i}", P1, event_type="x.unknown", tenant=t) for i in range(3)])
+    ids = open_ids(api, t)
     r = api.post("/v1/exceptions/resolve", json={"ids": [ids[0], "nope"],
                                                   "action": "mark_resolved_no_replay", **NOTE})
     assert r.json()["results"] == [
@@ -340,13 +305,13 @@ def test_bulk_resolution_by_filter_and_by_ids_reports_each_item(api):
     r = api.post("/v1/exceptions/resolve", json={"filter": {"tenant_id": t},
                                                   "action": "mark_resolved_no_replay", **NOTE})
     assert [x["exception_id"] for x in r.json()["results"]] == ids[1:]
-    assert _open_ids(api, t) == []
+    assert open_ids(api, t) == []
 
 
 def test_reopen_then_replay_once_the_type_is_allowed(api):
     t = "treopen"
-    _post_events(api, [ev("R", P1, event_type="invoice.paid", tenant=t)])
-    (ex_id,) = _open_ids(api, t)
+    post_events(api, [ev("R", P1, event_type="invoice.paid", tenant=t)])
+    (ex_id,) = open_ids(api, t)
     api.post(f"/v1/exceptions/{ex_id}/resolve", json={"action": "mark_resolved_no_replay",
                                                        **NOTE})
     r = api.post("/v1/types", json={"event_type": "invoice.paid", "tenant_id": t,
@@ -375,7 +340,7 @@ def test_health_snapshot_is_201_and_listed(api):
 # ---- concurrency and retries -----------------------------------------------------------
 
 def test_eight_concurrent_resolves_one_wins_seven_conflict_one_audit_entry(serve_url, api):
-    ex_id = _conflict(api, "tconcurrent")
+    ex_id = conflict(api, "tconcurrent")
     url, token = serve_url
     barrier = threading.Barrier(8)
     codes: list[int] = []
@@ -401,9 +366,9 @@ def test_eight_concurrent_resolves_one_wins_seven_conflict_one_audit_entry(serve
 
 def test_batch_id_retry_is_a_no_op(api):
     events = [ev("B1", P1, tenant="tbatch"), ev("B1", P2, tenant="tbatch"), "junk"]
-    first = _post_events(api, events, **{"Opswb-Batch-Id": "tbatch:0"})
+    first = post_events(api, events, **{"Opswb-Batch-Id": "tbatch:0"})
     raws = api.get("/v1/health").json()["raw_events"]
-    again = _post_events(api, events, **{"Opswb-Batch-Id": "tbatch:0"})
+    again = post_events(api, events, **{"Opswb-Batch-Id": "tbatch:0"})
     assert first["received"] == 3 and first["exceptions_opened"] == 2
     assert {k: again[k] for k in ("received", "processed", "duplicates",
                                   "exceptions_opened", "attached")} == dict.fromkeys(
@@ -436,147 +401,3 @@ def test_remote_file_ingest_resumes_and_skips_by_batch_ids(serve_url, tmp_path, 
     assert again["received"] == 0 and again["skipped_files"] == [str(path)]
     assert len(wb.list_exceptions(tenant_id="tfile", status="all")["items"]) == 0
     wb.close()
-
-
-# ---- one file, several processes -------------------------------------------------------
-
-def _cli(*args: str, env: dict | None = None, timeout: float = 60):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPSWB_")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "opswb.cli", *args], capture_output=True,
-                          check=False, text=True, env=full_env, timeout=timeout, cwd=ROOT)
-
-
-@pytest.mark.duckdb_only("one process holds a DuckDB file; PostgreSQL has no holder")
-def test_embedded_ingest_gives_up_and_points_at_the_server(serve_url, api, tmp_path):
-    path = write_jsonl(tmp_path / "late.jsonl", [ev("L1", P1, tenant="tlate")])
-    raws = api.get("/v1/health").json()["raw_events"]
-    started = time.monotonic()
-    done = _cli("ingest", "--db", serve_url.db, str(path), env={"OPSWB_BUSY_TIMEOUT": "2"})
-    elapsed = time.monotonic() - started
-    assert done.returncode != 0
-    message = done.stderr.strip()
-    assert "busy" in message and "opswb serve" in message and "URL" in message, message
-    assert str(serve_url.pid) in message and serve_url.db in message
-    assert elapsed < 2 + 10  # the bound plus interpreter start-up, not the default 10 s
-    assert api.get("/v1/health").json()["raw_events"] == raws
-
-    via_url = _cli("ingest", "--db", serve_url.url, str(path), "--json",
-                   env={"OPSWB_API_TOKEN": serve_url.token})
-    assert via_url.returncode == 0, via_url.stderr
-    assert json.loads(via_url.stdout)["processed"] == 1
-
-
-def test_cli_health_json_over_the_url_is_the_api_answer(serve_url, api):
-    done = _cli("health", "--db", serve_url.url, "--json",
-                env={"OPSWB_API_TOKEN": serve_url.token})
-    assert done.returncode == 0, done.stderr
-    drop = "oldest_open_age_seconds"
-    got = {k: v for k, v in json.loads(done.stdout).items() if k != drop}
-    assert got == {k: v for k, v in api.get("/v1/health").json().items() if k != drop}
-
-
-# ---- the remote workbench --------------------------------------------------------------
-
-def _public(cls) -> dict:
-    return {n: inspect.signature(f) for n, f in inspect.getmembers(cls, inspect.isfunction)
-            if not n.startswith("_")}
-
-
-def test_remote_workbench_has_the_local_methods_and_signatures():
-    local, remote = _public(LocalWorkbench), _public(opswb.RemoteWorkbench
-                                                      if hasattr(opswb, "RemoteWorkbench")
-                                                      else remote_mod.RemoteWorkbench)
-    assert set(local) <= set(remote)
-    assert set(remote) - set(local) <= {"close", "sql"}
-    for name, sig in local.items():
-        assert list(sig.parameters) == list(remote[name].parameters), name
-        assert [p.default for p in sig.parameters.values()] == [
-            p.default for p in remote[name].parameters.values()], name
-
-
-def test_remote_errors_are_the_engine_errors(serve_url, api):
-    wb = PeopleWorkbench(serve_url.url, serve_url.token)
-    ex_id = _conflict(api, "terrors")
-    with pytest.raises(opswb.NotFound):
-        wb.exception("no-such-id")
-    with pytest.raises(opswb.InvalidRequest, match="resolution_notes"):
-        wb.resolve(ex_id, action="mark_resolved_no_replay", actor="ann", resolution_notes=" ")
-    wb.resolve(ex_id, action="mark_resolved_no_replay", actor="ann", resolution_notes="x")
-    with pytest.raises(opswb.Conflict, match="already resolved"):
-        wb.resolve(ex_id, action="mark_resolved_no_replay", actor="ann", resolution_notes="x")
-    with pytest.raises(opswb.LocalOnly, match="local-only"):
-        wb.sql("SELECT 1")
-    with pytest.raises(opswb.LocalOnly, match="local-only"):
-        wb.views  # noqa: B018 - the attribute access itself must refuse
-    frame = wb.exceptions(tenant_id="terrors", status="all")
-    assert list(frame["exception_id"]) == [ex_id]
-    wb.close()
-    with pytest.raises(opswb.Unauthorized):
-        opswb.connect(serve_url.url, token="wrong").health()
-    with pytest.raises(opswb.RemoteError, match="cannot reach"):
-        opswb.connect("http://127.0.0.1:9", token="x").health()
-
-
-def test_a_plain_remote_workbench_acts_as_its_token(serve_url, api):
-    """``opswb.connect(URL, token=…)`` with the bootstrap token: naming someone else is
-    the server's 422 (InvalidRequest) and changes nothing; no name is ``admin``."""
-    wb = opswb.connect(serve_url.url, token=serve_url.token)
-    ex_id = _conflict(api, "tplain")
-    before = (wb.exception(ex_id), wb.verify_audit()["checked"])
-    with pytest.raises(opswb.InvalidRequest, match="'alice' is not the caller: this token "
-                                                   "is 'admin'"):
-        wb.resolve(ex_id, action="mark_resolved_no_replay", actor="alice",
-                   resolution_notes="as alice")
-    with pytest.raises(opswb.InvalidRequest, match="'alice' is not the caller"):
-        wb.comment(ex_id, "as alice", actor="alice")
-    # routes that take no actor: the workbench refuses the name before sending anything
-    for call in (lambda: wb.unclaim(ex_id, actor="alice"),
-                 lambda: wb.set_policy(tenant_id="tplain", actor="alice"),
-                 lambda: wb.add_token("tplain-vic", "viewer", actor="alice")):
-        with pytest.raises(opswb.InvalidRequest, match="'alice' is not the caller"):
-            call()
-    assert (wb.exception(ex_id), wb.verify_audit()["checked"]) == before
-    assert "tplain-vic" not in {t["name"] for t in wb.tokens()}
-    done = wb.resolve(ex_id, action="mark_resolved_no_replay", actor="",
-                      resolution_notes="as the token")
-    assert done["actor"] == "admin"
-    assert wb.audit(exception_id=ex_id)[0]["actor"] == "admin"
-    wb.close()
-
-
-def _scrub(value):
-    """Drop timestamps: the only thing two stores fed the same input may disagree on."""
-    if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items()
-                if not (k.endswith("_at") or k in ("at", "oldest_open_age_seconds"))}
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
-
-
-def test_local_and_remote_workbenches_answer_alike(local_wb, remote_wb, tmp_path):
-    lines = [ev("A", P1), ev("A", P2), ev("B", P1, event_type="x.unknown"), ev("C", P1),
-             ev("C", P1, source="retry"), "{not json", ev("D", P1, tenant="other")]
-    path = write_jsonl(tmp_path / "same.jsonl", lines)
-    mint_people(local_wb.db)  # the people the remote store holds, so the audits match
-    results = []
-    for wb in (local_wb, remote_wb):
-        summary = wb.ingest(str(path))
-        page = wb.list_exceptions(limit=2)
-        ex_id = page["items"][0]["exception_id"]
-        resolved = wb.resolve(ex_id, action="override_and_replay", actor="ann",
-                              resolution_notes="keep LAST", canonical_raw_id="2")
-        frame = wb.exceptions(status="all")
-        results.append({
-            "summary": summary, "page": page, "resolved": resolved,
-            "detail": wb.exception(ex_id), "key": wb.key("acme", "A"),
-            "health": wb.health(), "audit": wb.audit(), "types": wb.types("acme"),
-            "preview": wb.preview(page["items"][1]["exception_id"],
-                                  override_patch={"event_type": "payment.captured"}),
-            "frame": (list(frame.columns), [str(t) for t in frame.dtypes],
-                      frame.drop(columns=["created_at", "resolved_at"]).to_dict("records")),
-        })
-    local, remote = (_scrub(r) for r in results)
-    for part in local:
-        assert local[part] == remote[part], part
