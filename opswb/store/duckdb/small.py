@@ -158,13 +158,17 @@ _TYPES = ("BIGINT", "VARCHAR", "BOOLEAN", "VARCHAR[]")
 
 
 @functools.cache
-def _insert_sql(table: str, many: bool) -> str:
+def _insert_sql(table: str, many: bool, nulls: tuple[bool, ...] = ()) -> str:
+    """Rows as lists, one per column; one row as a VALUES row whose parameters take the
+    target columns' types, with ``NULL`` written where ``nulls`` says the value is None
+    (DuckDB's cost grows with each bound parameter)."""
     slots = _TABLES[table]
     if many:
         return f"INSERT INTO {table} SELECT " + ", ".join(
             f"unnest(?::{t}[])" if t in _TYPES else t for t in slots)
+    null = iter(nulls)
     return f"INSERT INTO {table} VALUES (" + ", ".join(
-        f"?::{t}" if t in _TYPES else t for t in slots) + ")"
+        ("NULL" if next(null) else "?") if t in _TYPES else t for t in slots) + ")"
 
 
 def _insert_values(con: duckdb.DuckDBPyConnection, records: list[dict], origin: str | None,
@@ -182,8 +186,11 @@ def _insert_values(con: duckdb.DuckDBPyConnection, records: list[dict], origin: 
                                          [] if fp is None else [fp]))
     many = len(records) > 1
     for name, values in rows.items():
-        args = [list(c) for c in zip(*values)] if many else list(values[0])
-        con.execute(_insert_sql(name, many), args)
+        if many:
+            con.execute(_insert_sql(name, True), [list(c) for c in zip(*values)])
+        else:
+            nulls = tuple(v is None for v in values[0])
+            con.execute(_insert_sql(name, False, nulls), [v for v in values[0] if v is not None])
 
 
 def store_if_lone(con: duckdb.DuckDBPyConnection, records: list[dict], origin: str | None,
