@@ -143,8 +143,9 @@ class GateCache:
         return ("", event_type) in allowed or (tenant_id, event_type) in allowed
 
     def took(self, n: int, digests: list[int]) -> None:
-        """The small path stored ``n`` arrivals of these new keys (not yet committed:
-        a rollback calls ``invalidate``, and digests of keys not stored only cost time)."""
+        """The small path stored ``n`` arrivals of these new keys (not yet committed: a
+        rollback puts the counters and watermark back, ``rolled_back``; digests of keys
+        not stored only cost time)."""
         assert self.counters is not None
         self.counters = dict(self.counters, raw=self.counters["raw"] + n,
                              delivery=self.counters["delivery"] + n)

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from opswb.core import records
 from opswb.core.auditchain import entry_hash, epoch_us
 from opswb.core.fingerprint import fingerprint, loads
-from opswb.core.records import EXCEPTION_FIELDS, KEY_FIELDS, RAW_FIELDS, arrival_results, out_value
+from opswb.core.records import (
+    BATCH_FIELDS,
+    EXCEPTION_FIELDS,
+    KEY_FIELDS,
+    RAW_FIELDS,
+    arrival_results,
+    batch_rows,
+    out_value,
+)
 from opswb.store.listing import DEFAULT_LISTING, Listing, listing_sql, tenant_sql
 
 # A bulk-loaded arrival stores its payload once, inside ``text`` (json keeps its text).
@@ -69,7 +76,7 @@ def ledger_complete(con: Any, origin: str, name: str | None) -> None:
 def batch_records(con: Any, batch_ids: list[str]) -> dict[str, dict]:
     if not batch_ids:
         return {}
-    return {r[0]: dict(zip(records.BATCH_FIELDS, r[1:])) for r in con.execute(
+    return {r[0]: dict(zip(BATCH_FIELDS, r[1:])) for r in con.execute(
         "SELECT batch_id, body_sha256, first_raw_id, arrivals FROM ingest_batches"
         " WHERE batch_id = ANY(%s)", [batch_ids]).fetchall()}
 
@@ -77,7 +84,7 @@ def batch_records(con: Any, batch_ids: list[str]) -> dict[str, dict]:
 def record_batches(con: Any, batches: list[tuple[str, str | None, list[dict]]]) -> None:
     """Several writers draw raw ids at once, so a batch's raws are not one id range:
     ``batch_results`` finds them by their origin from the first one on."""
-    rows = records.batch_rows(batches)
+    rows = batch_rows(batches)
     if rows:
         con.execute("INSERT INTO ingest_batches (batch_id, body_sha256, first_raw_id,"
                     " arrivals) SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[],"
