@@ -64,17 +64,25 @@ def test_gate_benchmark_runs_every_server_at_each_client_count(tmp_path):
         capture_output=True, text=True, check=False, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     figures = json.loads(out.read_text())
-    assert set(figures["results"]) == {"floor", "sqlite", "sqlite-full", "opswb"}
+    assert set(figures["results"]) == {"floor", "sqlite", "sqlite-full", "duckdb", "opswb"}
     for name, by_level in figures["results"].items():
         for level in ("1", "3"):
             got = by_level[level]
             assert got["requests"] == 12 and got["errors"] == 0, (name, level, got)
             assert got["p50_ms"] > 0 and got["events_per_s"] > 0
-    assert {"opswb/floor @1", "opswb/sqlite @3", "opswb/sqlite-full @3"} <= set(figures["ratios"])
-    # opswb stored every event it answered: the warm-up and the measured ones.
+    assert {"opswb/floor @1", "opswb/sqlite @3", "opswb/sqlite-full @3", "opswb/duckdb @3",
+            "duckdb/sqlite @1"} <= set(figures["ratios"])
+    # opswb and the DuckDB gate stored every event they answered: the warm-up and the
+    # measured ones, each delivered once.
+    answered = 2 * 12 + (1 + 3) * 3
     with duckdb.connect(str(tmp_path / "gate-opswb.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_events WHERE outcome = 'processed'"
-                           ).fetchall()[0][0] == 2 * 12 + (1 + 3) * 3
+                           ).fetchall()[0][0] == answered
+    with duckdb.connect(str(tmp_path / "gate-duckdb.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT raw_id) FROM raws WHERE outcome"
+                           " = 'processed'").fetchall()[0] == (answered, answered)
+        assert con.execute("SELECT count(DISTINCT delivery_id) FROM outbox").fetchall()[0][0] \
+            == answered
 
 
 @pytest.mark.slow
