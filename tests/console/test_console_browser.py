@@ -58,15 +58,19 @@ def test_operator_loop(browser, request, mode):
     console = request.getfixturevalue(f"console_{mode}")
     wb = console.wb
     tenant, conflict, unknown = pick_targets(wb)
-    cid, first_id, last_id = (conflict["exception_id"], conflict["first"]["raw_id"],
-                              conflict["last"]["raw_id"])
     open_before = wb.health()["exceptions_open"]
     page = open_console(browser, console)
-    health = page.locator(".opswb-health-open")
-    expect(health).to_have_text(str(open_before))
+    expect(page.locator(".opswb-health-open")).to_have_text(str(open_before))
     shot(page, f"{mode}-1-queue")
+    _filter_by_tenant(page, wb, tenant, mode)
+    _open_conflict(page, conflict, mode)
+    _override_and_replay(page, wb, conflict, open_before - 1, mode)
+    _resolve_unknown(page, wb, unknown, open_before - 2, mode)
+    page.close()
 
-    # Filter by tenant: every row listed is that tenant's.
+
+def _filter_by_tenant(page, wb, tenant: str, mode: str) -> None:
+    """Filter by tenant: every row listed is that tenant's."""
     page.select_option(".opswb-filter-tenant select", label=tenant)
     expect(page.locator(".opswb-queue-counts")).to_contain_text(
         f"of {wb.health()['open_by_tenant'][tenant]}")
@@ -77,8 +81,11 @@ def test_operator_loop(browser, request, mode):
     assert listed and all(r["tenant"] == tenant for r in listed)
     shot(page, f"{mode}-2-filtered")
 
-    # Open a conflict: FIRST and LAST side by side, the changed field marked on both.
-    open_row(page, cid)
+
+def _open_conflict(page, conflict: dict, mode: str) -> None:
+    """Open a conflict: FIRST and LAST side by side, the changed field marked on both."""
+    first_id, last_id = conflict["first"]["raw_id"], conflict["last"]["raw_id"]
+    open_row(page, conflict["exception_id"])
     left, right = page.locator(".opswb-diff-left"), page.locator(".opswb-diff-right")
     expect(left.locator(".opswb-diff-title")).to_contain_text(f"FIRST · raw #{first_id}")
     expect(right.locator(".opswb-diff-title")).to_contain_text(f"LAST · raw #{last_id}")
@@ -90,14 +97,16 @@ def test_operator_loop(browser, request, mode):
     expect(page.locator(".opswb-diff-summary")).to_contain_text(path)
     shot(page, f"{mode}-3-diff")
 
-    # Submitting without notes is refused: the button stays disabled while notes are blank.
+
+def _override_and_replay(page, wb, conflict: dict, open_after: int, mode: str) -> None:
+    """Notes are required; then override and replay from LAST with a patch, the preview
+    showing the resulting event; the replay is delivered and the queue shrinks."""
+    cid, last_id = conflict["exception_id"], conflict["last"]["raw_id"]
     review = page.locator(".opswb-resolve-review")
     page.fill(".opswb-resolve-actor input", "alice")
     page.fill(".opswb-resolve-notes textarea", "   ")
-    expect(review).to_be_disabled()
+    expect(review).to_be_disabled()  # blank notes: the button stays disabled
     shot(page, f"{mode}-4-notes-required")
-
-    # Override and replay from LAST with a patch; the preview shows the resulting event.
     page.select_option(".opswb-resolve-action select", label="Override and replay")
     page.select_option(".opswb-resolve-canonical select", label=f"LAST · raw #{last_id}")
     page.fill(".opswb-resolve-patch textarea", json.dumps(PATCH))
@@ -112,7 +121,7 @@ def test_operator_loop(browser, request, mode):
     page.locator(".opswb-resolve-confirm").click()
     expect(page.locator(".opswb-resolve-status")).to_contain_text(
         f"exception {cid} resolved: override_and_replay by alice")
-    expect(health).to_have_text(str(open_before - 1))
+    expect(page.locator(".opswb-health-open")).to_have_text(str(open_after))
     row_gone(page, cid)
     expect(page.locator(".opswb-detail-title")).to_contain_text("resolved")
     shot(page, f"{mode}-6-replayed")
@@ -124,20 +133,21 @@ def test_operator_loop(browser, request, mode):
     assert replay["is_replay"] and replay["payload"]["ops_review"] == "console-check"
     assert ex["events_processed"]["state"] == "processed"
 
-    # Then an unknown type, resolved without replay.
+
+def _resolve_unknown(page, wb, unknown: dict, open_after: int, mode: str) -> None:
+    """An unknown type, resolved without replay: ignored, nothing replayed."""
+    xid = unknown["exception_id"]
     page.select_option(".opswb-filter-reason select", label="UNKNOWN_EVENT_TYPE")
-    open_row(page, unknown["exception_id"])
+    open_row(page, xid)
     decide(page, "Mark resolved, no replay", "alice", "type not supported yet; backlog")
     expect(page.locator(".opswb-resolve-status")).to_contain_text(
-        f"exception {unknown['exception_id']} resolved: mark_resolved_no_replay by alice")
-    expect(health).to_have_text(str(open_before - 2))
-    row_gone(page, unknown["exception_id"])
+        f"exception {xid} resolved: mark_resolved_no_replay by alice")
+    expect(page.locator(".opswb-health-open")).to_have_text(str(open_after))
+    row_gone(page, xid)
     shot(page, f"{mode}-7-unknown-resolved")
-    ex = wb.exception(unknown["exception_id"])
+    ex = wb.exception(xid)
     assert ex["status"] == "resolved" and ex["events_processed"]["state"] == "ignored"
-    assert ex["deliveries"] == conflict["deliveries"][:0] or not any(
-        d["is_replay"] for d in ex["deliveries"])
-    page.close()
+    assert not any(d["is_replay"] for d in ex["deliveries"])
 
 
 def test_event_text_is_shown_literally_and_never_run(browser, console_local):

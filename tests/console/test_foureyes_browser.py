@@ -69,9 +69,35 @@ def test_operator_proposes_approver_approves_once(browser, two_consoles):
     s, tokens, consoles = two_consoles
     wb = opswb.connect(s.url, token=s.token)
     ex_id = wb.list_exceptions(idempotency_key="K1")["items"][0]["exception_id"]
-    last = wb.exception(ex_id)["last"]
-
     olga = open_console(browser, consoles["olga"])
+    _olga_proposes(olga, wb, ex_id)
+    # The server refuses the proposer too, whatever a page shows (an operator by role; an
+    # approver who proposed by four eyes: the rejection test checks that one).
+    assert approve_by(s, tokens["olga"], ex_id).status_code == 403
+    assert wb.exception(ex_id)["status"] == "open"
+    assert len(wb.key("acme", "K1")["deliveries"]) == 1
+    _olga_claims_and_comments(olga)
+    abe = open_console(browser, consoles["abe"])
+    _abe_approves(abe, ex_id)
+
+    key = wb.key("acme", "K1")
+    replays = [d for d in key["deliveries"] if d["is_replay"]]
+    assert len(replays) == 1 and replays[0]["payload"]["ops_review"] == "four-eyes"
+    assert key["events_processed"]["state"] == "processed"
+    audit = [(a["action"], a["actor"]) for a in wb.audit(exception_id=ex_id)]
+    for entry in (("propose", "olga"), ("approve", "abe"), ("claim", "olga"),
+                  ("comment", "olga")):
+        assert entry in audit
+    for page in (olga, abe):
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator(".opswb-console img").count() == 0
+        page.close()
+
+
+def _olga_proposes(olga, wb, ex_id: int) -> None:
+    """The operator's override and replay becomes a proposal: the four-eyes section
+    unfolds by itself, without its buttons."""
+    last = wb.exception(ex_id)["last"]
     expect(olga.locator(".opswb-who")).to_contain_text("working as olga (operator)")
     open_row(olga, ex_id)
     olga.select_option(".opswb-resolve-action select", label="Override and replay")
@@ -83,19 +109,15 @@ def test_operator_proposes_approver_approves_once(browser, two_consoles):
     expect(olga.locator(".opswb-resolve-status")).to_contain_text(
         f"exception {ex_id} proposed: override_and_replay by olga, awaiting approval by "
         "someone else")
-    # The proposal unfolds the four-eyes section by itself, without its buttons.
     expect(olga.locator(".opswb-proposal")).to_contain_text("awaiting another approver")
     expect(olga.locator(".opswb-proposal")).to_be_visible()
     expect(olga.locator(".opswb-proposal-approve")).to_be_hidden()
     assert olga.locator(".opswb-proposal-approve:visible").count() == 0
     shot(olga, "foureyes-1-proposed")
-    # The server refuses the proposer too, whatever a page shows (an operator by role; an
-    # approver who proposed by four eyes: the rejection test checks that one).
-    assert approve_by(s, tokens["olga"], ex_id).status_code == 403
-    assert wb.exception(ex_id)["status"] == "open"
-    assert len(wb.key("acme", "K1")["deliveries"]) == 1
 
-    # olga claims it and leaves a note with markup in it: shown as text, never run.
+
+def _olga_claims_and_comments(olga) -> None:
+    """olga claims it and leaves a note with markup in it: shown as text, never run."""
     unfold(olga, "Casework")
     olga.locator(".opswb-case-claim").click()
     expect(olga.locator(".opswb-case-assignee")).to_contain_text("claimed by olga (claimed by you)")
@@ -104,7 +126,10 @@ def test_operator_proposes_approver_approves_once(browser, two_consoles):
     expect(olga.locator(".opswb-case-comments")).to_contain_text(XSS)
     shot(olga, "foureyes-2-claimed-commented")
 
-    abe = open_console(browser, consoles["abe"])
+
+def _abe_approves(abe, ex_id: int) -> None:
+    """The approver sees the proposal (raw, patch, validity, the claim and the comment),
+    must write notes first, and approves."""
     pick_proposal(abe, ex_id)
     view = abe.locator(".opswb-proposal")
     expect(view).to_contain_text("proposed by olga")
@@ -122,19 +147,6 @@ def test_operator_proposes_approver_approves_once(browser, two_consoles):
         f"approved: exception {ex_id} resolved by abe")
     expect(abe.locator(".opswb-detail-title")).to_contain_text("resolved")
     shot(abe, "foureyes-4-approved")
-
-    key = wb.key("acme", "K1")
-    replays = [d for d in key["deliveries"] if d["is_replay"]]
-    assert len(replays) == 1 and replays[0]["payload"]["ops_review"] == "four-eyes"
-    assert key["events_processed"]["state"] == "processed"
-    audit = [(a["action"], a["actor"]) for a in wb.audit(exception_id=ex_id)]
-    for entry in (("propose", "olga"), ("approve", "abe"), ("claim", "olga"),
-                  ("comment", "olga")):
-        assert entry in audit
-    for page in (olga, abe):
-        assert page.evaluate("window.__pwned") is None
-        assert page.locator(".opswb-console img").count() == 0
-        page.close()
 
 
 def test_a_rejection_leaves_the_exception_open(browser, two_consoles):
