@@ -243,10 +243,12 @@ def test_a_long_poll_of_one_replica_is_woken_by_a_post_to_the_other(pg_url, tmp_
             with ThreadPoolExecutor(1) as pool:
                 pending = pool.submit(api_a.get, "/v1/deliveries", params={
                     "after": cursor, "tenant_id": "t-wake", "wait": 30})
+                threading.Event().wait(1.0)  # let the poll reach A and wait there
                 _post(api_b, [ev("after", tenant="t-wake")])
-                page = pending.result(timeout=40).json()
+                # Well inside the 30 s it asked for: a replica that only read again when
+                # its wait ran out would still be waiting.
+                page = pending.result(timeout=15).json()
     finally:
         for s in servers:
             s.stop()
-    # a poll that timed out would answer its empty first read
     assert [i["idempotency_key"] for i in page["items"]] == ["after"]
