@@ -79,8 +79,8 @@ class BoundSession(TransferBinding, SetwiseBinding, Session):
                         pending: bool | None = None) -> list[dict]:
         listing = Listing(sort, after_raw_id, after_value, q)
         return self._queries.list_exceptions(self.con, status, tenant_id, reason_code, source,
-                                       idempotency_key, limit, group_id, assignee, listing,
-                                       pending)
+                                             idempotency_key, limit, group_id, assignee,
+                                             listing, pending)
 
     def failure_groups(self, status: str | None, tenant_id: str | None,
                        reason_code: str | None, limit: int,
@@ -98,20 +98,20 @@ class BoundSession(TransferBinding, SetwiseBinding, Session):
                    adjudicated: list[str] | None, open_exception_id: int | None = None,
                    first_raw_id: int | None = None, **columns: Any) -> None:
         self._decisions.update_key(self.con, tenant_id, idempotency_key, state, adjudicated,
-                             open_exception_id, first_raw_id, **columns)
+                                   open_exception_id, first_raw_id, **columns)
 
     def add_replay_delivery(self, tenant_id: str, idempotency_key: str, raw_id: int,
                             event_type: str, payload_json: str, fingerprint: str,
                             exception_id: int) -> int:
-        return self._decisions.add_replay_delivery(self.con, tenant_id, idempotency_key, raw_id,
-                                             event_type, payload_json, fingerprint,
-                                             exception_id)
+        return self._decisions.add_replay_delivery(self.con, tenant_id, idempotency_key,
+                                                   raw_id, event_type, payload_json,
+                                                   fingerprint, exception_id)
 
     def close_exception(self, exception_id: int, action: str, actor: str, notes: str,
                         canonical_raw_id: int | None, patch_json: str | None,
                         replayed: bool, outcome_json: str | None) -> None:
         self._decisions.close_exception(self.con, exception_id, action, actor, notes,
-                                  canonical_raw_id, patch_json, replayed, outcome_json)
+                                        canonical_raw_id, patch_json, replayed, outcome_json)
 
     def reopen_exception(self, exception_id: int) -> None:
         self._decisions.reopen_exception(self.con, exception_id)
